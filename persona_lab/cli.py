@@ -1,0 +1,70 @@
+"""The ``persona-lab`` command line. Each stage's commands live beside the stage (``<stage>/_cli.py``)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from persona_lab.errors import PersonaLabError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def user_errors(fn: F) -> F:
+    """Turn a ``PersonaLabError`` into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PersonaLabError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@user_errors
+def reproduce(
+    preset: str = typer.Option("tiny", help="Configuration preset: tiny (minutes on 2 CPU cores) or paper."),
+    config: Path | None = typer.Option(None, help="TOML file overriding the preset."),
+    backend: str | None = typer.Option(None, help="LLM backend spec, e.g. local, openai:gpt-4o."),
+    run_name: str | None = typer.Option(None, "--name", help="Run name (runs/<name>)."),
+    seed: int | None = typer.Option(None, help="Master seed."),
+    figures: Path = typer.Option(Path("figures"), help="Where the figures are written."),
+) -> None:
+    """Run every stage into a run directory and regenerate every figure (the main job)."""
+    from persona_lab.config import load_config
+    from persona_lab.pipeline import reproduce as run
+
+    overrides: dict[str, Any] = {"name": run_name, "seed": seed}
+    if backend:
+        overrides["llm"] = {"backend": backend}
+    cfg = load_config(preset, config, **overrides)  # type: ignore[arg-type]
+    run(cfg, figures_dir=figures)
+
+
+def _register() -> None:
+    from persona_lab.personas._cli import personas
+
+    app.command()(user_errors(personas))
+    try:
+        from persona_lab.llm._cli import llm_app
+    except ImportError:  # pragma: no cover - during development only
+        return
+    app.add_typer(llm_app, name="llm")
+
+
+_register()
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
