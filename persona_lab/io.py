@@ -71,7 +71,9 @@ def read_table(path: str | os.PathLike[str], *, table: str | None = None) -> pd.
     try:
         arrow = pq.read_table(p)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise PersonaLabError(f"{p}: not a readable parquet file ({exc}); delete it and rerun its stage") from exc
+        raise PersonaLabError(
+            f"{p}: not a readable parquet file ({exc}); delete it and rerun its stage"
+        ) from exc
     meta = arrow.schema.metadata or {}
     found = meta.get(b"persona_lab.table", b"").decode()
     version = meta.get(b"persona_lab.schema_version", b"").decode()

@@ -1,0 +1,11 @@
+"""One chart function per paper figure (Altair). Notebooks display the returned chart; ``reproduce`` saves it."""
+
+from persona_lab.charts._demographics import (
+    census_demographics_chart,
+    demographic_shares,
+    demographics_comparison_chart,
+    panel_tvd,
+    persona_demographics_chart,
+    total_variation,
+)
+from persona_lab.charts._save import save_figure
