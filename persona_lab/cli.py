@@ -52,6 +52,19 @@ def reproduce(
     run(cfg, figures_dir=figures)
 
 
+@app.command("export-notebooks")
+@user_errors
+def export_notebooks(
+    out: Path = typer.Option(Path("notebooks/ipynb"), help="Directory for the .ipynb files."),
+    notebooks: Path = typer.Option(Path("notebooks"), help="Directory of the marimo notebooks."),
+) -> None:
+    """Export every marimo notebook to a Jupyter .ipynb with its outputs (needs the ``jupyter`` extra)."""
+    from persona_lab.notebooks import export_ipynb
+
+    for path in export_ipynb(notebooks, out):
+        typer.echo(f"wrote {path}")
+
+
 def _register() -> None:
     from persona_lab.personas._cli import personas
 
