@@ -63,22 +63,103 @@ def _income_band(income: object) -> str:
     return INCOME_BANDS[1 + int(np.searchsorted(edges, x, side="right"))]
 
 
+_AIAN = (
+    "american indian",
+    "alaska",
+    "apache",
+    "blackfeet",
+    "cherokee",
+    "cheyenne",
+    "chickasaw",
+    "chippewa",
+    "choctaw",
+    "comanche",
+    "creek",
+    "crow",
+    "iroquois",
+    "lumbee",
+    "navajo",
+    "osage",
+    "paiute",
+    "pima",
+    "potawatomi",
+    "pueblo",
+    "puget sound salish",
+    "seminole",
+    "sioux",
+    "tohono",
+    "yakama",
+    "yaqui",
+    "yuman",
+    "aleut",
+    "inupiat",
+    "tlingit",
+    "yup'ik",
+    "eskimo",
+    "tribe",
+)
+_NHPI = (
+    "hawaiian",
+    "pacific",
+    "samoan",
+    "tongan",
+    "guamanian",
+    "chamorro",
+    "marshallese",
+    "fijian",
+    "polynesian",
+    "micronesian",
+    "melanesian",
+)
+_ASIAN = (
+    "asian",
+    "chinese",
+    "filipino",
+    "japanese",
+    "korean",
+    "vietnamese",
+    "cambodian",
+    "hmong",
+    "laotian",
+    "thai",
+    "bangladeshi",
+    "bhutanese",
+    "burmese",
+    "indonesian",
+    "malaysian",
+    "mongolian",
+    "nepalese",
+    "pakistani",
+    "sri lankan",
+    "taiwanese",
+    "indian",
+)
+
+
 def _race_group(label: object) -> str | None:
+    """Group RAC1P labels (``White alone``) and RAC2P detailed labels (``Korean alone``) into 7 groups."""
     s = str(label).lower()
     if not s or s in ("nan", "none"):
         return None
-    if "two or more" in s:
-        return "Two or more races"
-    for key, group in (
-        ("white", "White"),
-        ("black", "Black"),
-        ("american indian", "American Indian / Alaska Native"),
-        ("alaska native", "American Indian / Alaska Native"),
-        ("hawaiian", "Native Hawaiian / Pacific Islander"),
-        ("pacific", "Native Hawaiian / Pacific Islander"),
-        ("asian", "Asian"),
+    if (
+        "two or more" in s
+        or " and " in s
+        and "alone" not in s
+        and "tribes" not in s
+        and "not specified" not in s
     ):
-        if key in s:
+        return "Two or more races"
+    if "white" in s:
+        return "White"
+    if "black" in s:
+        return "Black"
+    # AIAN before Asian: "American Indian" contains "indian"
+    for keys, group in (
+        (_AIAN, "American Indian / Alaska Native"),
+        (_NHPI, "Native Hawaiian / Pacific Islander"),
+        (_ASIAN, "Asian"),
+    ):
+        if any(k in s for k in keys):
             return group
     return "Some other race"
 
