@@ -1,5 +1,8 @@
 """One way to call any LLM: backends, the response cache, the async runner, batch APIs and cost."""
 
+from persona_lab.llm._cache import CACHE_FILENAME, ResponseCache, request_key
+from persona_lab.llm._cost import DEFAULT_PRICES, CostEstimate, ModelPrice, cost_usd, estimate_cost, price_for
+from persona_lab.llm._spec import BackendSpec, get_backend, parse_spec
 from persona_lab.llm._types import (
     Backend,
     LLMError,
@@ -10,4 +13,24 @@ from persona_lab.llm._types import (
     Usage,
 )
 
-__all__ = ["Backend", "LLMError", "LLMFailure", "LLMRequest", "LLMResponse", "Message", "Usage"]
+__all__ = [
+    "CACHE_FILENAME",
+    "DEFAULT_PRICES",
+    "Backend",
+    "BackendSpec",
+    "CostEstimate",
+    "LLMError",
+    "LLMFailure",
+    "LLMRequest",
+    "LLMResponse",
+    "Message",
+    "ModelPrice",
+    "ResponseCache",
+    "Usage",
+    "cost_usd",
+    "estimate_cost",
+    "get_backend",
+    "parse_spec",
+    "price_for",
+    "request_key",
+]

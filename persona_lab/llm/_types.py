@@ -41,8 +41,15 @@ class LLMRequest(BaseModel):
 
 
 class Usage(BaseModel):
+    """Token usage of one answer (including any repair call).
+
+    ``input_tokens`` counts every prompt token, including the ``cached_input_tokens`` read from the provider's
+    prompt cache and the ``cache_write_input_tokens`` written to it (Anthropic bills writes at 1.25x input).
+    """
+
     input_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
     output_tokens: int = 0
 
 
