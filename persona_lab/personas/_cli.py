@@ -1,0 +1,59 @@
+"""``persona-lab personas``: draw procedural personas into a personas table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from persona_lab.errors import PersonaLabError
+
+
+def personas(
+    n: int = typer.Option(1586, "--n", help="Number of personas (PERSONA: 1586)."),
+    seed: int = typer.Option(0, "--seed", help="Seed; the same seed and source give the same personas."),
+    out: Path = typer.Option(..., "--out", help="Output personas table (.parquet), written atomically."),
+    pums: list[Path] = typer.Option(
+        [],
+        "--pums",
+        help="ACS PUMS person file (psam_pNN.csv or csv_pXX.zip); repeat for several states. "
+        "Without it: the embedded census model.",
+    ),
+    year: int = typer.Option(
+        2018, "--year", help="ACS year of the --pums files (selects the data dictionary)."
+    ),
+    weighting: str | None = typer.Option(
+        None,
+        "--weighting",
+        help="With --pums: 'pwgtp' (default, person weights) or 'none' (rows uniformly, "
+        "as PERSONA's release resembles).",
+    ),
+    dictionary: Path | None = typer.Option(None, "--dictionary", help="PUMS data dictionary CSV for --year."),
+    n_train: int | None = typer.Option(None, "--n-train", help="Train personas (default: 1000/1586 of --n)."),
+) -> None:
+    """Draw procedural personas (census draws, consistency rules, Big Five, religion, seeds) into a table."""
+    from persona_lab.io import write_table
+    from persona_lab.personas._generate import generate_personas
+
+    if weighting not in (None, "pwgtp", "none"):
+        raise PersonaLabError(f"--weighting must be 'pwgtp' or 'none', got {weighting!r}")
+    if pums:
+        from persona_lab.census import PumsSource, load_persona_frame
+
+        frame = load_persona_frame(list(pums), year, dictionary=dictionary)
+        source = PumsSource(frame, weighting=weighting or "pwgtp")
+        name = f"ACS {year} PUMS ({len(frame):,} persons in {len(pums)} file(s)), weighting {weighting or 'pwgtp'}"
+    else:
+        if weighting is not None or dictionary is not None:
+            raise PersonaLabError(
+                "--weighting and --dictionary apply to --pums files only; the embedded census model is already "
+                "weighted by PWGTP. Pass --pums FILE or drop them"
+            )
+        from persona_lab.census import load_embedded_model
+
+        source = load_embedded_model()
+        name = "embedded census model"
+    table, report = generate_personas(source, n, seed, n_train=n_train, source_name=name)
+    write_table(table, out, table="personas")
+    typer.echo(report.summary())
+    typer.echo(f"wrote {out}")
