@@ -1,0 +1,899 @@
+"""The embedded census model: a tree-augmented Bayesian network of the persona-relevant PUMS variables.
+
+The main job must draw personas offline, without a PUMS file. This module fits a compact statistical
+model of the persona frame (see :mod:`persona_lab.census._schema`) from real PUMS microdata, stores only
+its parameters (weighted conditional probability tables with small-cell suppression, never a record) in
+``data/census_model.json``, and samples persona frames from it.
+
+Structure (a tree-augmented network, TAN; Friedman, Geiger & Goldszmidt 1997, "Bayesian Network
+Classifiers", Machine Learning 29):
+
+* the **root** ``U`` is the joint of age band and sex. Every other variable has ``U`` as a parent, so the
+  census universes that depend on age and sex (marital status and income from age 15, employment from 16,
+  veteran status from 17, fertility for women 15-50, ...) are respected by construction: the age bands
+  split exactly at those thresholds;
+* the remaining variables form a **Chow-Liu tree** (Chow & Liu 1968, "Approximating discrete probability
+  distributions with dependence trees", IEEE Trans. Inf. Theory 14): the maximum spanning tree of the
+  weighted conditional mutual information ``I(X; Y | U)``, estimated with the Miller-Madow bias
+  correction (Miller 1955; Paninski 2003, Neural Computation 15) so that variables with many categories do
+  not win edges through estimation bias alone. Each variable ``X`` with tree parent ``Y`` has the
+  conditional probability table ``P(X | U, Y)``.
+
+Probabilities are weighted by the person weight (PWGTP), so the model describes the population, not the
+sample. Small-cell suppression, with ``k`` unweighted records (default 10): a table row ``P(X | u, y)`` is
+published only when at least ``k`` records have ``(U, Y) = (u, y)``; the coarser rows ``P(X | u)`` and
+``P(X | y)`` likewise need ``k`` records, otherwise the weighted marginal ``P(X)`` stands in. A suppressed
+row is pooled at sampling time: ``P(X | y)`` restricted to the categories that ``P(X | u)`` allows (so the
+age/sex structural zeros hold), renormalized; if that leaves nothing, ``P(X | u)``. Root cells (age band x
+sex) with fewer than ``k`` records are dropped and the root renormalized (none are, on the 2018 data).
+
+Numeric variables: ``age`` enters the network as age bands; a single year is drawn within the band from the
+weighted single-year distribution of the band. ``income`` (PINCP) enters as bands: absent (under 15),
+negative, exactly 0, and ten bands of positive income cut at its weighted deciles; a dollar value is drawn
+within the band by linear interpolation of the band's stored weighted quantiles (21 levels, fewer for small
+bands; the outermost stored values are the ``k``-th smallest and largest record so no single record's
+value is published). Optional attributes that do not apply (``None``) are the category ``"<absent>"``
+inside the network and ``None`` again on output.
+
+Sampling is ancestral. By default each table is sampled *systematically* (a low-variance, unbiased
+allocation: within every group of draws that share the same parent values, the counts of each category
+are within one of their expectation, and the assignment to draws is a random permutation), which removes
+most of the multinomial noise of i.i.d. draws; ``method="iid"`` draws independently instead. Draws come
+from a ``numpy.random.Generator`` only, so a seed reproduces a frame exactly on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES
+from persona_lab.errors import PersonaLabError
+from persona_lab.io import write_text
+from persona_lab.paths import DATA_DIR
+
+__all__ = [
+    "ABSENT",
+    "AGE_BAND_STARTS",
+    "CensusModel",
+    "TreeNetwork",
+    "NodeTable",
+    "chow_liu_tree",
+    "conditional_mutual_information",
+    "cramers_v",
+    "fit_census_model",
+    "fit_tree_network",
+    "load_embedded_model",
+    "mutual_information",
+    "systematic_counts",
+    "total_variation_distance",
+    "weighted_quantiles",
+]
+
+ABSENT = "<absent>"
+"""Network category for an optional attribute that does not apply (``None`` in the persona frame)."""
+
+EMBEDDED_MODEL_PATH = DATA_DIR / "census_model.json"
+REFIT_COMMAND = "python -m persona_lab.census.fit_model"
+MODEL_FORMAT = "persona_lab.census_model"
+MODEL_FORMAT_VERSION = 1
+
+AGE_BAND_STARTS: tuple[int, ...] = (
+    0, 3, 5, 10, 15, 16, 17, 18, 20, 25, 30, 35, 40, 45, 51, 55, 60, 65, 70, 75, 80, 85,
+)  # fmt: skip
+"""First age of each age band. Besides five-year steps the bands split at every ACS universe threshold in
+the PUMS data dictionary: 3 (SCHL), 5 (ENG, DREM), 15 (MAR, PINCP, FER), 16 (ESR, COW), 17 (MIL),
+18 (adult), 51 (FER applies to women 15-50). The last band is 85-99 (AGEP is top-coded below 100)."""
+
+INCOME_POSITIVE_BANDS = 10
+"""Positive incomes are cut into this many bands at their weighted quantiles (deciles)."""
+
+_NUMERIC = ("age", "income", "weight")
+
+ROOT = "age band x sex"
+"""Name of the root node of the network (the joint of age band and sex)."""
+
+_ROUND = 7
+"""Decimal places kept for stored probabilities (renormalized on load)."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Statistics over weighted categorical data
+# --------------------------------------------------------------------------------------------------------
+
+
+def _joint(x: np.ndarray, y: np.ndarray, w: np.ndarray, kx: int, ky: int) -> np.ndarray:
+    return np.bincount(x * ky + y, weights=w, minlength=kx * ky).reshape(kx, ky)
+
+
+def mutual_information(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, *, miller_madow: bool = False
+) -> float:
+    """Weighted mutual information ``I(X; Y)`` in nats between two integer-coded variables.
+
+    The plug-in estimate over weighted proportions: ``sum p(x,y) log(p(x,y) / (p(x) p(y)))``; with unit
+    weights it equals :func:`sklearn.metrics.mutual_info_score`. ``miller_madow=True`` subtracts the
+    first-order bias ``(B_xy - B_x - B_y + 1) / (2 n_eff)`` (B = occupied cells; Miller 1955), with the
+    Kish effective sample size ``n_eff = (sum w)^2 / sum w^2``.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    y = np.asarray(y, dtype=np.int64)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    if len(x) == 0 or w.sum() <= 0:
+        return float("nan")
+    kx, ky = int(x.max()) + 1, int(y.max()) + 1
+    joint = _joint(x, y, w, kx, ky)
+    return _mi_from_joint(joint, _n_eff(w) if miller_madow else None)
+
+
+def _n_eff(w: np.ndarray) -> float:
+    return float(w.sum() ** 2 / (w**2).sum())
+
+
+def _mi_from_joint(joint: np.ndarray, n_eff: float | None) -> float:
+    total = joint.sum()
+    if total <= 0:
+        return 0.0
+    p = joint / total
+    px = p.sum(axis=1, keepdims=True)
+    py = p.sum(axis=0, keepdims=True)
+    nz = p > 0
+    mi = float((p[nz] * np.log(p[nz] / (px @ py)[nz])).sum())
+    if n_eff is not None:
+        b_xy = int(nz.sum())
+        b_x = int((px > 0).sum())
+        b_y = int((py > 0).sum())
+        mi -= (b_xy - b_x - b_y + 1) / (2.0 * n_eff)
+    return mi
+
+
+def conditional_mutual_information(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    miller_madow: bool = False,
+) -> float:
+    """Weighted conditional mutual information ``I(X; Y | C) = sum_c p(c) I(X; Y | C = c)`` in nats.
+
+    Each stratum's term is :func:`mutual_information` over the records with ``C = c`` (optionally
+    Miller-Madow corrected within the stratum), weighted by the stratum's weight share.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    y = np.asarray(y, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    if len(x) == 0 or w.sum() <= 0:
+        return float("nan")
+    kx, ky, kc = int(x.max()) + 1, int(y.max()) + 1, int(c.max()) + 1
+    cube = np.bincount((c * kx + x) * ky + y, weights=w, minlength=kc * kx * ky).reshape(kc, kx, ky)
+    w2 = np.bincount(c, weights=w**2, minlength=kc)
+    total = w.sum()
+    out = 0.0
+    for s in range(kc):
+        ws = cube[s].sum()
+        if ws <= 0:
+            continue
+        n_eff = ws**2 / w2[s] if miller_madow else None
+        out += ws / total * _mi_from_joint(cube[s], n_eff)
+    return out
+
+
+def chow_liu_tree(scores: np.ndarray, root: int = 0) -> list[int]:
+    """Maximum spanning tree of a symmetric score matrix (Prim's algorithm), directed away from ``root``.
+
+    Returns ``parent`` with ``parent[root] == -1``. Ties are broken by the lower index, so the tree is
+    deterministic. With mutual information as the score this is the Chow-Liu tree (Chow & Liu 1968).
+    """
+    s = np.asarray(scores, dtype=float)
+    n = s.shape[0]
+    if s.shape != (n, n):
+        raise ValueError("scores must be a square matrix")
+    parent = [-1] * n
+    in_tree = np.zeros(n, dtype=bool)
+    in_tree[root] = True
+    best = s[root].copy()
+    best_from = np.full(n, root)
+    for _ in range(n - 1):
+        cand = np.where(in_tree, -np.inf, best)
+        j = int(np.argmax(cand))
+        parent[j] = int(best_from[j])
+        in_tree[j] = True
+        better = (~in_tree) & (s[j] > best)
+        best[better] = s[j][better]
+        best_from[better] = j
+    return parent
+
+
+def total_variation_distance(p: Mapping[Any, float] | pd.Series, q: Mapping[Any, float] | pd.Series) -> float:
+    """``0.5 * sum_k |p_k - q_k|`` over the union of categories (missing categories count as 0)."""
+    ps, qs = pd.Series(dict(p), dtype=float), pd.Series(dict(q), dtype=float)
+    ps, qs = ps / ps.sum(), qs / qs.sum()
+    return float(0.5 * ps.sub(qs, fill_value=0.0).abs().sum())
+
+
+def cramers_v(x: Sequence[Any] | pd.Series, y: Sequence[Any] | pd.Series, weights: Any = None) -> float:
+    """Weighted Cramér's V of two categorical variables: ``sqrt(phi^2 / (min(r, c) - 1))``.
+
+    ``phi^2 = sum (p_xy - p_x p_y)^2 / (p_x p_y)`` over weighted proportions (chi-square divided by the
+    total), without small-sample bias correction; with unit weights it equals
+    ``scipy.stats.contingency.association(table, method="cramer")``.
+    """
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    xi, _ = pd.factorize(pd.Series(x, dtype=object).to_numpy(), use_na_sentinel=False)
+    yi, _ = pd.factorize(pd.Series(y, dtype=object).to_numpy(), use_na_sentinel=False)
+    kx, ky = int(xi.max()) + 1, int(yi.max()) + 1
+    p = _joint(xi, yi, w, kx, ky)
+    p = p / p.sum()
+    e = p.sum(axis=1, keepdims=True) @ p.sum(axis=0, keepdims=True)
+    m = min(kx, ky)
+    if m < 2:
+        return float("nan")
+    phi2 = float(((p - e) ** 2 / np.where(e > 0, e, 1.0)).sum())
+    return math.sqrt(phi2 / (m - 1))
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Weighted quantiles by the midpoint rule.
+
+    Sorted values sit at cumulative-weight positions ``(W_i - w_i / 2) / W``; a level is linearly
+    interpolated between them (clamped to the smallest/largest value). With equal weights this is
+    ``numpy.quantile(..., method="hazen")``.
+    """
+    order = np.argsort(values, kind="stable")
+    v = np.asarray(values, dtype=float)[order]
+    w = np.asarray(weights, dtype=float)[order]
+    pos = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return np.interp(levels, pos, v)
+
+
+def systematic_counts(p: np.ndarray, n: int, u: float) -> np.ndarray:
+    """Systematic sampling of ``n`` draws from probabilities ``p`` with offset ``u`` in [0, 1).
+
+    Draw ``j`` falls in the category whose cumulative interval ``[n P_{k-1}, n P_k)`` holds ``u + j``,
+    so each count is ``floor`` or ``ceil`` of ``n p_k`` and its expectation over ``u`` is exactly
+    ``n p_k`` (Madow 1949).
+    """
+    cdf = np.cumsum(np.asarray(p, dtype=float))
+    cdf = cdf / cdf[-1]
+    k = np.searchsorted(cdf * n, u + np.arange(n), side="right")
+    return np.bincount(np.minimum(k, len(p) - 1), minlength=len(p))
+
+
+# --------------------------------------------------------------------------------------------------------
+# The generic network: root + Chow-Liu tree of categorical variables, each conditioned on (root, parent)
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    """The conditional probability tables of one non-root variable ``X`` with tree parent ``Y``.
+
+    Attributes:
+        name: Variable name.
+        categories: Category labels; probability vectors are indexed by them.
+        parent: Tree parent ``Y`` (``None`` for the tree's first node, which depends on the root only).
+        rows: Published rows ``P(X | u, y)`` keyed by ``(u, y)`` category indices (``y = -1`` without parent).
+        by_root: ``P(X | u)`` per root category index (absent: suppressed, use ``marginal``).
+        by_parent: ``P(X | y)`` per parent category index (absent: suppressed, use ``marginal``).
+        marginal: Weighted ``P(X)``.
+    """
+
+    name: str
+    categories: tuple[str, ...]
+    parent: str | None
+    rows: dict[tuple[int, int], np.ndarray]
+    by_root: dict[int, np.ndarray]
+    by_parent: dict[int, np.ndarray]
+    marginal: np.ndarray
+
+    def distribution(self, u: int, y: int) -> np.ndarray:
+        """``P(X | u, y)``: the published row, else the pooled back-off described in the module docstring."""
+        row = self.rows.get((u, y))
+        if row is not None:
+            return row
+        root_row = self.by_root.get(u, self.marginal)
+        if self.parent is None:
+            return root_row
+        pooled = self.by_parent.get(y, self.marginal) * (root_row > 0)
+        total = pooled.sum()
+        return pooled / total if total > 0 else root_row
+
+
+@dataclass(frozen=True)
+class TreeNetwork:
+    """A root variable plus a Chow-Liu tree of variables, each conditioned on (root, tree parent).
+
+    Attributes:
+        root: Root variable name.
+        root_categories: Its category labels.
+        root_probs: Weighted root distribution (suppressed cells set to 0).
+        nodes: Node tables in ancestral (parents first) order.
+        k: Small-cell threshold in unweighted records.
+        edge_scores: Bias-corrected conditional mutual information of each tree edge, ``child -> nats``.
+    """
+
+    root: str
+    root_categories: tuple[str, ...]
+    root_probs: np.ndarray
+    nodes: tuple[NodeTable, ...]
+    k: int
+    edge_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def variables(self) -> list[str]:
+        return [self.root, *(n.name for n in self.nodes)]
+
+    def sample_codes(
+        self, n: int, rng: np.random.Generator, method: Literal["systematic", "iid"] = "systematic"
+    ) -> pd.DataFrame:
+        """Ancestral sampling of ``n`` draws; returns category labels, one column per variable."""
+        if method not in ("systematic", "iid"):
+            raise PersonaLabError(f"sampling method {method!r}: expected 'systematic' or 'iid'")
+        codes: dict[str, np.ndarray] = {}
+        if method == "systematic":
+            counts = systematic_counts(self.root_probs, n, float(rng.random()))
+            root = rng.permutation(np.repeat(np.arange(len(self.root_probs)), counts))
+        else:
+            root = _draw(np.cumsum(self.root_probs)[None, :], np.zeros(n, dtype=np.int64), rng.random(n))
+        codes[self.root] = root
+        for node in self.nodes:
+            y = codes[node.parent] if node.parent is not None else np.full(n, -1, dtype=np.int64)
+            key = root.astype(np.int64) * (1 << 20) + (y + 1)
+            uniq, group = np.unique(key, return_inverse=True)
+            probs = np.stack([node.distribution(int(q >> 20), int(q & ((1 << 20) - 1)) - 1) for q in uniq])
+            cdf = np.cumsum(probs, axis=1)
+            points = _systematic_points(group, rng) if method == "systematic" else rng.random(n)
+            codes[node.name] = _draw(cdf, group, points)
+        out = {self.root: np.asarray(self.root_categories, dtype=object)[codes[self.root]]}
+        for node in self.nodes:
+            out[node.name] = np.asarray(node.categories, dtype=object)[codes[node.name]]
+        return pd.DataFrame(out)
+
+
+def _systematic_points(group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per draw, the point ``(u_g + r) / m_g``: rank ``r`` is a random permutation within group ``g``."""
+    n = len(group)
+    g_count = int(group.max()) + 1 if n else 0
+    sizes = np.bincount(group, minlength=g_count)
+    offsets = rng.random(g_count)
+    order = np.lexsort((rng.random(n), group))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[group[order]]
+    return (offsets[group] + rank) / sizes[group]
+
+
+def _draw(cdf: np.ndarray, group: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Category index per draw: the first ``k`` with ``cdf[group, k] > point`` (zero-mass tails excluded)."""
+    cdf = cdf / cdf[:, -1:]
+    k_count = cdf.shape[1]
+    last = k_count - 1 - np.argmax((np.diff(cdf, prepend=0.0, axis=1) > 0)[:, ::-1], axis=1)
+    cdf = np.where(np.arange(k_count)[None, :] >= last[:, None], np.inf, cdf)
+    out = np.empty(len(points), dtype=np.int64)
+    # Chunked to bound memory at (chunk x categories) comparisons.
+    for s in range(0, len(points), 65536):
+        sl = slice(s, s + 65536)
+        out[sl] = (cdf[group[sl]] <= points[sl, None]).sum(axis=1)
+    return out
+
+
+def _normalize(v: np.ndarray) -> np.ndarray:
+    total = v.sum()
+    return v / total if total > 0 else v
+
+
+def fit_tree_network(
+    table: pd.DataFrame,
+    weights: np.ndarray | pd.Series,
+    *,
+    root: str,
+    k: int = 10,
+    tree_root: str | None = None,
+) -> TreeNetwork:
+    """Fit the root + Chow-Liu tree network to weighted categorical data.
+
+    Args:
+        table: One column per variable; values are category labels (``str``; no missing values).
+        weights: Non-negative record weights (the person weight PWGTP).
+        root: The column every other variable is conditioned on.
+        k: Small-cell threshold: a table row is published only with at least ``k`` unweighted records.
+        tree_root: The tree variable without a tree parent; default the one sharing most information
+            with ``root``.
+
+    Returns:
+        The fitted network. Edge scores are the Miller-Madow corrected weighted ``I(X; Y | root)``; row
+        publication and pooling follow the module docstring.
+    """
+    w = np.asarray(weights, dtype=float)
+    if len(w) != len(table) or (w < 0).any() or not np.isfinite(w).all():
+        raise PersonaLabError("weights: expected one finite non-negative weight per record")
+    if table.isna().any().any():
+        bad = table.columns[table.isna().any()].tolist()
+        raise PersonaLabError(f"columns {bad}: missing values; encode 'not applicable' as a category")
+    if root not in table.columns:
+        raise PersonaLabError(f"root column {root!r} not in the table")
+    cats: dict[str, tuple[str, ...]] = {}
+    codes: dict[str, np.ndarray] = {}
+    for col in table.columns:
+        labels = sorted(table[col].astype(str).unique())
+        cats[col] = tuple(labels)
+        codes[col] = pd.Categorical(table[col].astype(str), categories=labels).codes.astype(np.int64)
+    u = codes[root]
+    ku = len(cats[root])
+    root_w = np.bincount(u, weights=w, minlength=ku)
+    root_n = np.bincount(u, minlength=ku)
+    root_probs = _normalize(np.where(root_n >= k, root_w, 0.0))
+    if root_probs.sum() <= 0:
+        raise PersonaLabError(
+            f"root {root!r}: no category holds {k} records ({len(table)} records in all); fit on more data"
+        )
+
+    names = [c for c in table.columns if c != root]
+    m = len(names)
+    scores = np.zeros((m, m))
+    for i in range(m):
+        for j in range(i + 1, m):
+            s = conditional_mutual_information(codes[names[i]], codes[names[j]], u, w, miller_madow=True)
+            scores[i, j] = scores[j, i] = s
+    if tree_root is None:
+        start = int(np.argmax([mutual_information(codes[c], u, w) for c in names]))
+    else:
+        start = names.index(tree_root)
+    parent = chow_liu_tree(scores, start) if m else []
+
+    order: list[int] = [start] if m else []
+    while len(order) < m:
+        order += [j for j in range(m) if parent[j] in order and j not in order]
+    nodes = []
+    for j in order:
+        x, kx = codes[names[j]], len(cats[names[j]])
+        p_name = names[parent[j]] if parent[j] >= 0 else None
+        y = codes[p_name] if p_name else np.zeros(len(x), dtype=np.int64)
+        ky = len(cats[p_name]) if p_name else 1
+        cube_w = np.bincount((u * ky + y) * kx + x, weights=w, minlength=ku * ky * kx).reshape(ku, ky, kx)
+        cube_n = np.bincount((u * ky + y) * kx + x, minlength=ku * ky * kx).reshape(ku, ky, kx)
+        rows = {
+            (a, b if p_name else -1): _normalize(cube_w[a, b])
+            for a in range(ku)
+            for b in range(ky)
+            if cube_n[a, b].sum() >= k and cube_w[a, b].sum() > 0
+        }
+        by_root = {
+            a: _normalize(cube_w[a].sum(0)) for a in range(ku) if cube_n[a].sum() >= k and cube_w[a].sum() > 0
+        }
+        by_parent = {
+            b: _normalize(cube_w[:, b].sum(0))
+            for b in range(ky)
+            if p_name and cube_n[:, b].sum() >= k and cube_w[:, b].sum() > 0
+        }
+        nodes.append(
+            NodeTable(
+                name=names[j],
+                categories=cats[names[j]],
+                parent=p_name,
+                rows=rows,
+                by_root=by_root,
+                by_parent=by_parent,
+                marginal=_normalize(cube_w.sum((0, 1))),
+            )
+        )
+    edge_scores = {names[j]: float(scores[j, parent[j]]) for j in range(m) if parent[j] >= 0}
+    return TreeNetwork(
+        root=root,
+        root_categories=cats[root],
+        root_probs=root_probs,
+        nodes=tuple(nodes),
+        k=k,
+        edge_scores=edge_scores,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# The census model: the network over the persona frame, plus age and income within their bands
+# --------------------------------------------------------------------------------------------------------
+
+
+def _age_band_labels(starts: Sequence[int], max_age: int) -> list[str]:
+    ends = [s - 1 for s in starts[1:]] + [max_age]
+    return [f"{a:02d}-{b:02d}" for a, b in zip(starts, ends, strict=True)]
+
+
+def _income_band_labels(edges: Sequence[float]) -> list[str]:
+    lows = [0.0, *edges]
+    highs = [*edges, math.inf]
+    return [
+        f"p{i + 1:02d} ({lo:.0f}, {'inf' if math.isinf(hi) else f'{hi:.0f}'}]"
+        for i, (lo, hi) in enumerate(zip(lows, highs, strict=True))
+    ]
+
+
+@dataclass(frozen=True)
+class CensusModel:
+    """A fitted census model: draws persona frames without microdata (implements ``CensusSource``).
+
+    Attributes:
+        network: The root + Chow-Liu tree network over the discretized persona attributes.
+        age_band_starts: First age of each age band (see :data:`AGE_BAND_STARTS`).
+        max_age: Largest age (AGEP top code).
+        age_within_band: Per age band label, the single years and their weighted probabilities.
+        income_edges: Upper edges of the positive income bands except the last (weighted quantiles).
+        income_within_band: Per income band label, stored weighted quantiles at equally spaced levels.
+        metadata: Provenance: survey, year, states, record count, suppression rule, refit command.
+    """
+
+    network: TreeNetwork
+    age_band_starts: tuple[int, ...]
+    max_age: int
+    age_within_band: dict[str, tuple[np.ndarray, np.ndarray]]
+    income_edges: tuple[float, ...]
+    income_within_band: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+
+    # -- discretization (shared by fitting, sampling and fidelity checks) --
+
+    @property
+    def age_band_labels(self) -> list[str]:
+        return _age_band_labels(self.age_band_starts, self.max_age)
+
+    def age_band(self, age: Any) -> pd.Series:
+        """The model's age band label of each age (ints 0..max_age)."""
+        return _age_bands(pd.Series(age), self.age_band_starts, self.max_age)
+
+    def income_band(self, income: Any) -> pd.Series:
+        """The model's income band label of each income (NaN: ``"<absent>"``)."""
+        return _income_bands(pd.Series(income), self.income_edges)
+
+    # -- sampling --
+
+    def sample(
+        self, n: int, rng: np.random.Generator, method: Literal["systematic", "iid"] = "systematic"
+    ) -> pd.DataFrame:
+        """Draw ``n`` personas as a persona frame.
+
+        ``weight`` is 1.0, ``serialno`` is synthetic (``model-000001``, each persona its own household),
+        ``state`` is ``"model"``. ``method`` is the network's sampling scheme (systematic by default).
+        The same generator state gives the same frame on any machine.
+        """
+        if n < 0:
+            raise PersonaLabError(f"cannot sample {n} personas: expected n >= 0")
+        if n == 0:
+            return _empty_frame()
+        draws = self.network.sample_codes(n, rng, method)
+        band_sex = draws[ROOT].str.split("|", n=1, expand=True)
+        out: dict[str, Any] = {}
+        age = np.empty(n, dtype=np.int64)
+        bands_drawn = band_sex[0].to_numpy(dtype=object)
+        for band in sorted(set(bands_drawn)):
+            pos = np.flatnonzero(bands_drawn == band)
+            ages, probs = self.age_within_band[str(band)]
+            cdf = np.cumsum(probs)[None, :]
+            age[pos] = ages[_draw(cdf, np.zeros(len(pos), np.int64), rng.random(len(pos)))]
+        out["age"] = age
+        out["sex"] = band_sex[1].to_numpy(dtype=object)
+        income = np.full(n, np.nan)
+        bands = draws["income"].to_numpy(dtype=object)
+        for label in sorted(set(bands)):
+            pos = np.flatnonzero(bands == label)
+            if label == ABSENT:
+                continue
+            if label == "0":
+                income[pos] = 0.0
+                continue
+            q = self.income_within_band[label]
+            levels = np.linspace(0.0, 1.0, len(q))
+            income[pos] = np.round(np.interp(rng.random(len(pos)), levels, q))
+        for col in CENSUS_ATTRIBUTES:
+            if col == "income":
+                out[col] = income
+            elif col not in out:
+                out[col] = draws[col].to_numpy(dtype=object)
+        for col in OPTIONAL_ATTRIBUTES:
+            vals = draws[col].to_numpy(dtype=object)
+            out[col] = np.where(vals == ABSENT, None, vals)
+        width = max(6, len(str(n)))
+        out["weight"] = np.ones(n)
+        out["serialno"] = [f"model-{i:0{width}d}" for i in range(1, n + 1)]
+        out["state"] = np.full(n, "model", dtype=object)
+        # object dtype keeps ``None`` (pandas would otherwise infer a string dtype and turn None into NaN)
+        return pd.DataFrame(
+            {
+                c: pd.Series(out[c], dtype=object)
+                if isinstance(out[c], np.ndarray | list) and c not in _NUMERIC
+                else out[c]
+                for c in (*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES, *META_COLUMNS)
+            }
+        )
+
+    # -- persistence --
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters: category labels, probabilities rounded to 7 decimals, no records."""
+        net = self.network
+        nodes = []
+        for node in net.nodes:
+            nodes.append(
+                {
+                    "name": node.name,
+                    "parent": node.parent,
+                    "edge_score_nats": round(net.edge_scores.get(node.name, 0.0), 6),
+                    "categories": list(node.categories),
+                    "marginal": _plist(node.marginal),
+                    "by_root": {str(a): _plist(p) for a, p in sorted(node.by_root.items())},
+                    "by_parent": {str(b): _plist(p) for b, p in sorted(node.by_parent.items())},
+                    "rows": {f"{a},{b}": _plist(p) for (a, b), p in sorted(node.rows.items())},
+                }
+            )
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "metadata": self.metadata,
+            "age": {
+                "band_starts": list(self.age_band_starts),
+                "max_age": self.max_age,
+                "within_band": {
+                    b: {"ages": [int(a) for a in ages], "probs": _plist(p)}
+                    for b, (ages, p) in self.age_within_band.items()
+                },
+            },
+            "income": {
+                "positive_edges": [float(e) for e in self.income_edges],
+                "within_band_quantiles": {
+                    b: [float(v) for v in q] for b, q in self.income_within_band.items()
+                },
+            },
+            "network": {
+                "root": net.root,
+                "k": net.k,
+                "root_categories": list(net.root_categories),
+                "root_probs": _plist(net.root_probs),
+                "nodes": nodes,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CensusModel:
+        """Rebuild a model from :meth:`to_dict` output (probabilities as stored, checked to sum to 1)."""
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a {MODEL_FORMAT} document")
+        if data.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ValueError(f"format_version {data.get('format_version')}, expected {MODEL_FORMAT_VERSION}")
+        net = data["network"]
+        nodes = []
+        for nd in net["nodes"]:
+            kx = len(nd["categories"])
+            nodes.append(
+                NodeTable(
+                    name=nd["name"],
+                    categories=tuple(nd["categories"]),
+                    parent=nd["parent"],
+                    rows={_key(s): _parr(p, kx) for s, p in nd["rows"].items()},
+                    by_root={int(a): _parr(p, kx) for a, p in nd["by_root"].items()},
+                    by_parent={int(b): _parr(p, kx) for b, p in nd["by_parent"].items()},
+                    marginal=_parr(nd["marginal"], kx),
+                )
+            )
+        network = TreeNetwork(
+            root=net["root"],
+            root_categories=tuple(net["root_categories"]),
+            root_probs=_parr(net["root_probs"], len(net["root_categories"])),
+            nodes=tuple(nodes),
+            k=int(net["k"]),
+            edge_scores={nd["name"]: float(nd["edge_score_nats"]) for nd in net["nodes"] if nd["parent"]},
+        )
+        age = data["age"]
+        income = data["income"]
+        return cls(
+            network=network,
+            age_band_starts=tuple(int(s) for s in age["band_starts"]),
+            max_age=int(age["max_age"]),
+            age_within_band={
+                b: (np.asarray(v["ages"], dtype=np.int64), _parr(v["probs"], len(v["ages"])))
+                for b, v in age["within_band"].items()
+            },
+            income_edges=tuple(float(e) for e in income["positive_edges"]),
+            income_within_band={
+                b: np.asarray(q, dtype=float) for b, q in income["within_band_quantiles"].items()
+            },
+            metadata=dict(data["metadata"]),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the parameters as JSON, atomically."""
+        return write_text(path, json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> CensusModel:
+        """Read a model written by :meth:`save`; a missing or corrupt file is a ``PersonaLabError``."""
+        p = Path(path)
+        if not p.is_file():
+            raise PersonaLabError(f"{p}: census model file is missing; refit it with `{REFIT_COMMAND}`")
+        try:
+            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            raise PersonaLabError(
+                f"{p}: not a valid census model ({type(exc).__name__}: {exc}); refit it with `{REFIT_COMMAND}`"
+            ) from exc
+
+
+def _plist(p: np.ndarray) -> list[float]:
+    return [0 if v == 0 else round(float(v), _ROUND) for v in p]
+
+
+def _parr(values: Sequence[float], k: int) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.shape != (k,) or (arr < 0).any() or not np.isfinite(arr).all() or abs(arr.sum() - 1) > 1e-4:
+        raise ValueError(
+            f"probability vector of length {len(arr)} is not {k} non-negative numbers summing to 1"
+        )
+    return arr  # kept as stored (rounded); sampling normalizes cumulative sums
+
+
+def _key(s: str) -> tuple[int, int]:
+    a, b = s.split(",")
+    return int(a), int(b)
+
+
+def _empty_frame() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in (*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES)})
+    frame["age"] = frame["age"].astype(np.int64)
+    frame["income"] = frame["income"].astype(float)
+    frame["weight"] = pd.Series(dtype=float)
+    frame["serialno"] = pd.Series(dtype=object)
+    frame["state"] = pd.Series(dtype=object)
+    return frame
+
+
+def _age_bands(age: pd.Series, starts: Sequence[int], max_age: int) -> pd.Series:
+    a = pd.to_numeric(age, errors="coerce")
+    if a.isna().any() or (a < 0).any() or (a > max_age).any():
+        bad = age[a.isna() | (a < 0) | (a > max_age)].iloc[0]
+        raise PersonaLabError(f"column 'age': value {bad!r} is not an age in 0..{max_age}")
+    labels = np.asarray(_age_band_labels(starts, max_age), dtype=object)
+    idx = np.searchsorted(np.asarray(starts), a.to_numpy(dtype=np.int64), side="right") - 1
+    return pd.Series(labels[idx], index=age.index)
+
+
+def _income_bands(income: pd.Series, edges: Sequence[float]) -> pd.Series:
+    v = pd.to_numeric(income, errors="coerce").to_numpy(dtype=float)
+    labels = np.asarray(_income_band_labels(edges), dtype=object)
+    pos = labels[np.minimum(np.searchsorted(np.asarray(edges, dtype=float), v, side="left"), len(labels) - 1)]
+    out = np.where(np.isnan(v), ABSENT, np.where(v < 0, "negative", np.where(v == 0, "0", pos)))
+    return pd.Series(out, index=income.index, dtype=object)
+
+
+def _network_table(frame: pd.DataFrame, model_age: Any, model_income: Any) -> pd.DataFrame:
+    table = pd.DataFrame(index=frame.index)
+    table[ROOT] = model_age(frame["age"]) + "|" + frame["sex"].astype(str)
+    for col in CENSUS_ATTRIBUTES:
+        if col in ("age", "sex"):
+            continue
+        table[col] = model_income(frame[col]) if col == "income" else frame[col].astype(str)
+    for col in OPTIONAL_ATTRIBUTES:
+        table[col] = frame[col].where(frame[col].notna(), ABSENT).astype(str)
+    return table.reset_index(drop=True)
+
+
+def _check_frame(frame: pd.DataFrame) -> None:
+    required = (*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES, "weight")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise PersonaLabError(
+            f"persona frame: missing columns {missing}; build it with persona_lab.census.load_persona_frame"
+        )
+    if len(frame) == 0:
+        raise PersonaLabError("persona frame: no records to fit the census model to")
+    for col in (*CENSUS_ATTRIBUTES,):
+        if col != "income" and frame[col].isna().any():
+            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
+            raise PersonaLabError(f"persona frame row {row}, column {col!r}: missing value, expected a label")
+    w = pd.to_numeric(frame["weight"], errors="coerce")
+    if w.isna().any() or (w < 0).any():
+        raise PersonaLabError("persona frame column 'weight': expected non-negative numbers (PWGTP)")
+
+
+def fit_census_model(
+    frame: pd.DataFrame,
+    *,
+    k: int = 10,
+    age_band_starts: Sequence[int] = AGE_BAND_STARTS,
+    max_age: int = 99,
+    income_quantile_levels: int = 21,
+    metadata: Mapping[str, Any] | None = None,
+) -> CensusModel:
+    """Fit the embedded census model to a persona frame (see the module docstring for every rule).
+
+    Args:
+        frame: A persona frame from ``load_persona_frame`` (weights = PWGTP).
+        k: Small-cell threshold in unweighted records.
+        age_band_starts: First age of each age band; must start at 0.
+        max_age: Largest age.
+        income_quantile_levels: Stored within-band income quantiles per band (at most; fewer when the band
+            has under ``k`` records per level).
+        metadata: Provenance to store (survey, year, states); merged over the computed fields.
+
+    Returns:
+        The fitted :class:`CensusModel`.
+    """
+    _check_frame(frame)
+    if age_band_starts[0] != 0 or list(age_band_starts) != sorted(set(age_band_starts)):
+        raise PersonaLabError(f"age bands {list(age_band_starts)}: expected increasing starts beginning at 0")
+    w = pd.to_numeric(frame["weight"]).to_numpy(dtype=float)
+    starts = tuple(int(s) for s in age_band_starts)
+    age = pd.to_numeric(frame["age"]).astype(np.int64)
+    age_band = _age_bands(age, starts, max_age)
+
+    income = pd.to_numeric(frame["income"], errors="coerce").to_numpy(dtype=float)
+    positive = income > 0
+    levels = np.arange(1, INCOME_POSITIVE_BANDS) / INCOME_POSITIVE_BANDS
+    edges = tuple(float(np.round(e)) for e in weighted_quantiles(income[positive], w[positive], levels))
+    income_band = _income_bands(pd.Series(income), edges)
+
+    age_within: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label in _age_band_labels(starts, max_age):
+        sel = (age_band == label).to_numpy()
+        years = np.arange(int(label[:2]), int(label[3:]) + 1)
+        counts = np.bincount(age.to_numpy()[sel] - years[0], weights=w[sel], minlength=len(years))
+        if counts.sum() <= 0:
+            counts = np.ones(len(years))
+        age_within[label] = (years, counts / counts.sum())
+
+    income_within: dict[str, np.ndarray] = {}
+    for label in _income_band_labels(edges) + ["negative"]:
+        sel = (income_band == label).to_numpy()
+        vals, ws = income[sel], w[sel]
+        if len(vals) == 0:
+            continue
+        n_levels = int(min(income_quantile_levels, max(2, len(vals) // k)))
+        srt = np.sort(vals)
+        kk = min(k, len(srt)) - 1
+        lo, hi = srt[kk], srt[len(srt) - 1 - kk]
+        income_within[label] = np.round(
+            weighted_quantiles(np.clip(vals, min(lo, hi), max(lo, hi)), ws, np.linspace(0, 1, n_levels))
+        )
+
+    model_age = lambda a: _age_bands(a, starts, max_age)  # noqa: E731
+    model_income = lambda v: _income_bands(v, edges)  # noqa: E731
+    table = _network_table(frame, model_age, model_income)
+    network = fit_tree_network(table, w, root=ROOT, k=k)
+    meta: dict[str, Any] = {
+        "description": "Embedded census model of the persona attributes: a tree-augmented Bayesian network "
+        "(root = age band x sex, Chow-Liu tree on weighted conditional mutual information) of weighted "
+        "conditional probability tables with small-cell suppression. Parameters only, no records.",
+        "records": int(len(frame)),
+        "weighted_population": float(w.sum()),
+        "weight": "PWGTP",
+        "suppression_k": k,
+        "suppression_rule": f"a conditional probability row is published only with >= {k} unweighted records; "
+        "otherwise P(X|y) restricted to the support of P(X|age band, sex), else P(X|age band, sex), else P(X)",
+        "refit_command": REFIT_COMMAND,
+    }
+    meta.update(metadata or {})
+    fitted = CensusModel(
+        network=network,
+        age_band_starts=starts,
+        max_age=max_age,
+        age_within_band=age_within,
+        income_edges=edges,
+        income_within_band=income_within,
+        metadata=meta,
+    )
+    # Quantize to the stored precision so the fitted model and its saved file sample identically.
+    return CensusModel.from_dict(json.loads(json.dumps(fitted.to_dict())))
+
+
+def load_embedded_model(path: str | Path | None = None) -> CensusModel:
+    """The census model shipped in ``data/census_model.json`` (or ``path``).
+
+    Raises:
+        PersonaLabError: the file is missing or corrupt; the message names the refit command.
+    """
+    return CensusModel.load(EMBEDDED_MODEL_PATH if path is None else path)
