@@ -32,16 +32,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
+from persona_lab.personas._schema import OPEN_ENDED_KEYS
 
-OPEN_ENDED_ATTRIBUTES: tuple[str, ...] = (
-    "detailed job description",
-    "defining quirks",
-    "mannerisms",
-    "personal time",
-    "lifestyle",
-    "ideology",
-    "political views",
-)
+OPEN_ENDED_ATTRIBUTES: tuple[str, ...] = OPEN_ENDED_KEYS
 """The seven attributes PERSONA has an LLM write, in PERSONA's key order."""
 
 MAX_FIELD_WORDS = 25
