@@ -2,6 +2,15 @@
 
 from persona_lab.llm._cache import CACHE_FILENAME, ResponseCache, request_key
 from persona_lab.llm._cost import DEFAULT_PRICES, CostEstimate, ModelPrice, cost_usd, estimate_cost, price_for
+from persona_lab.llm._runner import (
+    RateLimiter,
+    RetryPolicy,
+    RunStats,
+    RunSummary,
+    arun_requests,
+    run_requests,
+    summarize,
+)
 from persona_lab.llm._spec import BackendSpec, get_backend, parse_spec
 from persona_lab.llm._types import (
     Backend,
@@ -25,6 +34,10 @@ __all__ = [
     "LLMResponse",
     "Message",
     "ModelPrice",
+    "RateLimiter",
+    "RetryPolicy",
+    "RunStats",
+    "RunSummary",
     "ResponseCache",
     "Usage",
     "cost_usd",
@@ -33,4 +46,7 @@ __all__ = [
     "parse_spec",
     "price_for",
     "request_key",
+    "arun_requests",
+    "run_requests",
+    "summarize",
 ]
