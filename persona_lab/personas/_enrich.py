@@ -121,6 +121,13 @@ def load_template(name: str) -> str:
         raise PersonaLabError(f"{path}: prompt template missing ({exc}); reinstall persona-lab") from exc
 
 
+def _absent(value: Any) -> bool:
+    """No value at all (``None``, NaN, empty). Unlike ``is_missing``, the census value ``"None"`` is kept."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
 def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
 
@@ -144,10 +151,10 @@ def _format_value(key: str, value: Any) -> str:
 
 def _big_five_text(row: Mapping[str, Any]) -> str | None:
     value = row.get("big five scores")
-    if not is_missing(value):
+    if not _absent(value):
         return str(value)
     levels = [row.get(t) for t in _BIG_FIVE]
-    if any(is_missing(v) for v in levels):
+    if any(_absent(v) for v in levels):
         return None
     return ", ".join(f"{t.capitalize()}: {v}" for t, v in zip(_BIG_FIVE, levels, strict=True))
 
@@ -173,7 +180,7 @@ def persona_profile(row: Mapping[str, Any]) -> str:
         if key in OPEN_ENDED_KEYS:
             continue
         value = _big_five_text(row) if key == "big five scores" else row.get(key)
-        if is_missing(value):
+        if _absent(value):
             continue
         lines.append(f"{key}: {_format_value(key, value)}")
     return "\n".join(lines)

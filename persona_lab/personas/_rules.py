@@ -185,7 +185,9 @@ RULES: tuple[ConsistencyRule, ...] = (
         "labor_force_status_under_16",
         "unemployed or 'not in labor force' under age 16 (ACS: ESR is not applicable below 16)",
         ("age", "employment status"),
-        lambda f: (_age(f) < 16) & ~_na(_text(f, "employment status")).to_numpy() & ~_employed(f).to_numpy(),
+        lambda f: (
+            (_age(f) < 16) & _text(f, "employment status").str.contains("unemployed|labor force").to_numpy()
+        ),
     ),
     ConsistencyRule(
         "class_of_worker_under_16",
