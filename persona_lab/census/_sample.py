@@ -1,0 +1,90 @@
+"""Draw persons from decoded PUMS microdata (a :class:`~persona_lab.census.CensusSource`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES
+from persona_lab.errors import PersonaLabError
+
+Weighting = Literal["pwgtp", "none"]
+
+
+def sampling_probabilities(frame: pd.DataFrame, weighting: Weighting) -> np.ndarray:
+    """Selection probability of each row: proportional to ``weight`` (PWGTP) or uniform.
+
+    ``"pwgtp"`` makes the sample mirror the population the survey represents (each person record
+    stands for PWGTP people); ``"none"`` draws records uniformly, which over-represents groups the ACS
+    samples at higher rates and is what PERSONA's released personas resemble (DESIGN/PAPERS A1.1).
+    """
+    n = len(frame)
+    if n == 0:
+        raise PersonaLabError("the persona frame is empty; nothing to sample from")
+    if weighting == "none":
+        return np.full(n, 1.0 / n)
+    if weighting != "pwgtp":
+        raise PersonaLabError(f"unknown weighting {weighting!r}; use 'pwgtp' or 'none'")
+    w = frame["weight"].to_numpy(dtype=float)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise PersonaLabError("column weight must hold finite, non-negative PWGTP values with a positive sum")
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class PumsSource:
+    """Persons drawn from a persona frame of PUMS records, with or without the person weights.
+
+    Draws are with replacement (the frame is a sample of a population far larger than any persona
+    set), via ``rng.choice`` on a cumulative distribution, so the same seed gives the same persons on
+    every machine (NumPy's ``Generator`` streams are platform independent).
+
+    Attributes:
+        frame: A persona frame (:func:`load_persona_frame`).
+        weighting: ``"pwgtp"`` (probability proportional to PWGTP, the default) or ``"none"``.
+    """
+
+    frame: pd.DataFrame
+    weighting: Weighting = "pwgtp"
+    _p: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        missing = [
+            c for c in (*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES, *META_COLUMNS) if c not in self.frame
+        ]
+        if missing:
+            raise PersonaLabError(
+                f"persona frame lacks column {missing[0]!r}; build it with load_persona_frame"
+            )
+        object.__setattr__(self, "_p", sampling_probabilities(self.frame, self.weighting))
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Selection probability of each frame row."""
+        return self._p
+
+    def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Draw ``n`` persons (rows of the frame, with replacement), index reset to ``0..n-1``."""
+        if n < 0:
+            raise PersonaLabError(f"cannot sample {n} persons; n must be >= 0")
+        idx = rng.choice(len(self.frame), size=n, replace=True, p=self._p)
+        return self.frame.iloc[idx].reset_index(drop=True)
+
+
+def weighted_marginal(frame: pd.DataFrame, column: str, weighting: Weighting = "pwgtp") -> pd.Series:
+    """Share of each value of ``column`` in the population (``pwgtp``) or among the records (``none``).
+
+    ``None`` values count as the category ``"<none>"``.
+    """
+    p = sampling_probabilities(frame, weighting)
+    values = frame[column].astype(object).where(frame[column].notna(), "<none>")
+    return pd.Series(p, index=frame.index).groupby(values.to_numpy()).sum().sort_index()
+
+
+def total_variation(p: pd.Series, q: pd.Series) -> float:
+    """Total variation distance ``0.5 * sum |p - q|`` over the union of categories."""
+    keys = p.index.union(q.index)
+    return float(0.5 * (p.reindex(keys, fill_value=0.0) - q.reindex(keys, fill_value=0.0)).abs().sum())
