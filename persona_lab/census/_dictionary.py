@@ -234,7 +234,12 @@ def parse_dictionary(text: str, *, source: Path | None = None, year: int | None 
             lo, hi, label = row[4].strip(), row[5].strip(), row[6].strip()
             if name not in decls:
                 raise PersonaLabError(f"{where}: line {lineno}: VAL row for {name} before its NAME row")
+            vtype, length, _ = decls[name]
             if lo == hi:
+                # Codes are stored in the form Variable.normalize gives data codes (2021 writes some
+                # type-C codes as " 1" for "01").
+                if vtype == "C" and lo.isdigit() and len(lo) < length:
+                    lo = lo.zfill(length)
                 codes[name].setdefault(lo, label)
             else:
                 rng = CodeRange(lo, hi, label)
