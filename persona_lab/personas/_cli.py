@@ -35,6 +35,10 @@ def personas(
     from persona_lab.io import write_table
     from persona_lab.personas._generate import generate_personas
 
+    if n < 1:
+        raise PersonaLabError(f"--n must be at least 1, got {n}")
+    if n_train is not None and not 0 <= n_train <= n:
+        raise PersonaLabError(f"--n-train must be between 0 and --n={n}, got {n_train}")
     if weighting not in (None, "pwgtp", "none"):
         raise PersonaLabError(f"--weighting must be 'pwgtp' or 'none', got {weighting!r}")
     if pums:
