@@ -17,7 +17,9 @@ Conventions:
 - Usage: Anthropic's ``input_tokens`` excludes cache reads and writes, so ``Usage.input_tokens`` is
   ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``, with the reads in
   ``cached_input_tokens`` and the writes in ``cache_write_input_tokens``.
-- ``seed`` is not an Anthropic parameter; it still distinguishes requests in the cache key.
+- ``temperature`` goes in the request body (``extra_body``: recent SDKs dropped the typed parameter, the
+  Messages API accepts it for the Claude 3/4 models). ``seed`` is not an Anthropic parameter; it still
+  distinguishes requests in the cache key.
 """
 
 from __future__ import annotations
@@ -107,8 +109,9 @@ class AnthropicBackend:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
             "messages": messages,
+            # the installed SDK no longer types ``temperature``; the Messages API still takes it in the body
+            "extra_body": {"temperature": request.temperature},
         }
         if system:
             params["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
