@@ -125,14 +125,18 @@ def test_malformed_dictionary(tmp_path: Path, text: str, match: str) -> None:
     assert str(exc.value).startswith(str(p))
 
 
-def test_load_dictionary_next_to_pums_files(shared: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_load_dictionary_next_to_pums_files(
+    shared: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PERSONA_LAB_CACHE", str(tmp_path / "cache"))
     # The dictionary sits beside psam_p50...csv, and in the parent of zips/csv_phi.zip.
     d = load_dictionary(2019, near=[shared / "pums" / "zips" / "csv_phi.zip"], download=False)
     assert d.year == 2019 and d.source == shared / "pums" / "PUMS_Data_Dictionary_2019.csv"
 
 
-def test_load_dictionary_from_cache_and_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: Path) -> None:
+def test_load_dictionary_from_cache_and_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: Path
+) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("PERSONA_LAB_CACHE", str(cache))
     with pytest.raises(PersonaLabError, match="no PUMS_Data_Dictionary_2021.csv found"):

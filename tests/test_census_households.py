@@ -34,7 +34,9 @@ def frame(households: dict[str, list[Member]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def codes_by_household(households: dict[str, list[Member]], year: int = 2018) -> dict[str, tuple[str, str, str]]:
+def codes_by_household(
+    households: dict[str, list[Member]], year: int = 2018
+) -> dict[str, tuple[str, str, str]]:
     df = frame(households)
     out = derive_household_codes(df, year)
     first = df.drop_duplicates("SERIALNO").index
@@ -148,7 +150,21 @@ def test_household_language_order_and_groups() -> None:
 
 
 def test_language_group_boundaries() -> None:
-    codes = ["1000", "1055", "1200", "1564", "1565", "1582", "1675", "1765", "2575", "3600", "4500", "7300", "9999"]
+    codes = [
+        "1000",
+        "1055",
+        "1200",
+        "1564",
+        "1565",
+        "1582",
+        "1675",
+        "1765",
+        "2575",
+        "3600",
+        "4500",
+        "7300",
+        "9999",
+    ]
     # 1000-1564 Indo-European (Spanish 1200 apart), Finnish/Hungarian other, 1675-3600 Asian/Pacific.
     assert language_group(pd.Series(codes)).tolist() == [
         "3", "3", "2", "3", "5", "5", "4", "4", "4", "4", "5", "5", "5",
