@@ -4,7 +4,7 @@ PERSONA rejects self-inconsistent profiles with an LLM check (about 8.5 % reject
 31 of 185 minors with positive income. These rules catch the impossible combinations deterministically, before
 the LLM sees a profile. Each rule encodes an ACS universe or a logical constraint of the census variables (ACS
 2018/2019 PUMS data dictionaries), so real PUMS records essentially never break one: on the 146,727 persons of
-the 12-state 2018 PUMS in the development data, the only hit is one 16-year-old with income 110,000
+the 12-state 2018 PUMS in the development data, the only hit is one 17-year-old with income 110,000
 (``six_figure_income_minor``, which PERSONA's own example calls inconsistent). Draws from a fitted census model
 (which only keeps pairwise dependencies) can break them; those draws are rejected and resampled.
 
