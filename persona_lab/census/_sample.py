@@ -39,8 +39,8 @@ class PumsSource:
     """Persons drawn from a persona frame of PUMS records, with or without the person weights.
 
     Draws are with replacement (the frame is a sample of a population far larger than any persona
-    set), via ``rng.choice`` on a cumulative distribution, so the same seed gives the same persons on
-    every machine (NumPy's ``Generator`` streams are platform independent).
+    set) by inverse-CDF lookup of uniform numbers (:meth:`draw_indices`), so the same seed gives the
+    same persons on every machine (NumPy's ``Generator`` streams are platform independent).
 
     Attributes:
         frame: A persona frame (:func:`load_persona_frame`).
@@ -70,8 +70,20 @@ class PumsSource:
         """Draw ``n`` persons (rows of the frame, with replacement), index reset to ``0..n-1``."""
         if n < 0:
             raise PersonaLabError(f"cannot sample {n} persons; n must be >= 0")
-        idx = rng.choice(len(self.frame), size=n, replace=True, p=self._p)
-        return self.frame.iloc[idx].reset_index(drop=True)
+        return self.frame.iloc[self.draw_indices(n, rng)].reset_index(drop=True)
+
+    def draw_indices(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Row positions of ``n`` draws: inverse-CDF lookup of ``rng.random(n)`` in the cumulative
+        probabilities (``searchsorted`` on the right, so zero-probability rows are never hit).
+
+        Written out rather than ``rng.choice(p=...)`` so the mapping from the seed to the persons is
+        fixed by this code, not by a NumPy version.
+        """
+        if n < 0:
+            raise PersonaLabError(f"cannot sample {n} persons; n must be >= 0")
+        cdf = np.cumsum(self._p)
+        u = rng.random(n) * cdf[-1]
+        return np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
 
 
 def weighted_marginal(frame: pd.DataFrame, column: str, weighting: Weighting = "pwgtp") -> pd.Series:
