@@ -163,7 +163,12 @@ def download_pums(
         dest = root / "pums" / str(year) / name
         if not verify_cached(dest):
             fetch(f"{base_url.rstrip('/')}/{year}/1-Year/{name}", dest)
-        _check_zip(dest, member)
+        try:
+            _check_zip(dest, member)
+        except PersonaLabError:
+            dest.unlink(missing_ok=True)  # never keep a bad download in the cache
+            _sidecar(dest).unlink(missing_ok=True)
+            raise
         out.append(dest)
     return out
 
