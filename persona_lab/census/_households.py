@@ -215,7 +215,8 @@ def derive_household_codes(persons: pd.DataFrame, year: int) -> pd.DataFrame:
         index=persons.index,
     )
     out["HHL"] = "b"
-    hh = persons.loc[~gq.to_numpy()]
+    needed = ["SERIALNO", "SPORDER", "AGEP", "SEX", "MAR", "LANX", "LANP", rel_col]
+    hh = persons.loc[~gq.to_numpy(), needed]
     if hh.empty:
         return out
     role = relationship_roles(hh[rel_col], year)
