@@ -182,3 +182,29 @@ def test_reading_is_fast(shared: Path) -> None:
     t = time.perf_counter()
     read_pums(pums_files(shared), 2018)
     assert time.perf_counter() - t < 20.0  # about 2 s on 2 cores; generous for busy CI machines
+
+
+RELP_TO_RELSHIPP = {
+    "00": "20", "01": "21", "02": "25", "03": "26", "04": "27", "05": "28", "06": "29", "07": "30",
+    "08": "31", "09": "32", "10": "33", "11": "36", "12": "34", "13": "22", "14": "35", "15": "36",
+    "16": "37", "17": "38",
+}  # fmt: skip
+"""2018 RELP -> 2019 RELSHIPP (labels of the two dictionaries; roomers became "other nonrelative")."""
+
+
+def test_year_keyed_decoding_round_trip(shared: Path, tmp_path: Path) -> None:
+    # Rewrite the 2018 Vermont file in the 2019 layout (RELSHIPP codes, 2019 serial numbers) and decode
+    # it with the 2019 dictionary: the persona frame must equal the 2018 one, because CIT's wording
+    # change ("Born in the U.S." -> "Born in the United States") and the new relationship codes are
+    # both absorbed by the year-keyed decoding.
+    src = shared / "pums" / "psam_p50_2018_1yr_VT.csv"
+    df = pd.read_csv(src, dtype=str, keep_default_na=False)
+    df["RELSHIPP"] = df.pop("RELP").map(RELP_TO_RELSHIPP)
+    df["SERIALNO"] = "2019" + df["SERIALNO"].str[4:]
+    as_2019 = tmp_path / "psam_p50.csv"
+    df.to_csv(as_2019, index=False)
+    f18 = load_persona_frame([src], 2018, shared / "pums" / "PUMS_Data_Dictionary_2018.csv")
+    f19 = load_persona_frame([as_2019], 2019, shared / "pums" / "PUMS_Data_Dictionary_2019.csv")
+    f19["serialno"] = "2018" + f19["serialno"].str[4:]
+    pd.testing.assert_frame_equal(f18, f19)
+    assert "Born in the United States" in set(f19["citizenship"])
