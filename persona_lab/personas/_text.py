@@ -21,7 +21,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from persona_lab.errors import PersonaLabError
@@ -167,20 +166,14 @@ def format_income(value: float | int | None) -> str | None:
 
 
 def _column_text(frame: pd.DataFrame, key: str) -> list[str | None]:
-    """One attribute column as text, ``None`` where the attribute is absent."""
+    """One attribute column as text, ``None`` where the attribute is absent (``None``, NaN or empty)."""
     col = frame[key]
     if key == "income":
         return [format_income(v) for v in pd.to_numeric(col, errors="raise").tolist()]
     if key == "age":
-        ages = pd.to_numeric(col, errors="raise")
-        return [None if pd.isna(a) else str(int(a)) for a in ages.tolist()]
-    out: list[str | None] = []
-    for v in col.tolist():
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
-            out.append(None)
-        else:
-            out.append(str(v))
-    return out
+        return [None if a != a else str(int(a)) for a in pd.to_numeric(col, errors="raise").tolist()]
+    # v != v is True only for NaN
+    return [None if v is None or v != v or v == "" else v if type(v) is str else str(v) for v in col.tolist()]
 
 
 def render_texts(frame: pd.DataFrame, keys: Sequence[str] = TEXT_ORDER) -> pd.Series:
@@ -198,21 +191,16 @@ def render_texts(frame: pd.DataFrame, keys: Sequence[str] = TEXT_ORDER) -> pd.Se
         if key not in frame.columns:
             continue
         values = _column_text(frame, key)
+        if any(v is not None and ("\n" in v or "\r" in v) for v in values):
+            row = next(i for i, v in enumerate(values) if v is not None and ("\n" in v or "\r" in v))
+            raise PersonaLabError(
+                f"personas table, column {key!r}, row {row}: value contains a line break; put it on one line"
+            )
         prefix = f"{key}: "
-        lines: list[str] = []
-        for row, v in enumerate(values):
-            if v is None:
-                lines.append("")
-                continue
-            if "\n" in v or "\r" in v:
-                raise PersonaLabError(
-                    f"personas table, column {key!r}, row {row}: value contains a line break; put it on one line"
-                )
-            lines.append(prefix + v + "\n")
-        parts.append(lines)
+        parts.append(["" if v is None else prefix + v + "\n" for v in values])
     if not parts:
-        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
-    texts = np.array(["".join(row) for row in zip(*parts, strict=True)], dtype=object)
+        return pd.Series([""] * len(frame), index=frame.index, dtype=object, name="text")
+    texts = ["".join(row) for row in zip(*parts, strict=True)]
     return pd.Series(texts, index=frame.index, dtype=object, name="text")
 
 

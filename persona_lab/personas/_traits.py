@@ -205,7 +205,12 @@ def sample_seeds(pool: tuple[str, ...], n: int, k: int, rng: np.random.Generator
         )
     if k == 0 or n == 0:
         return [[] for _ in range(n)]
-    order = np.argsort(rng.random((n, len(pool))), axis=1)[:, :k]
+    keys = rng.random((n, len(pool)))
+    # the k smallest keys per row (argpartition), then ordered by key: equal to argsort(keys)[:, :k]
+    smallest = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < len(pool) else np.tile(np.arange(k), (n, 1))
+    order = np.take_along_axis(
+        smallest, np.argsort(np.take_along_axis(keys, smallest, axis=1), axis=1), axis=1
+    )
     arr = np.asarray(pool, dtype=object)[order]
     return arr.tolist()
 
