@@ -20,19 +20,29 @@ Classifiers", Machine Learning 29):
   conditional probability table ``P(X | U, Y)``.
 
 Probabilities are weighted by the person weight (PWGTP), so the model describes the population, not the
-sample. Small-cell suppression, with ``k`` unweighted records (default 10): a table row ``P(X | u, y)`` is
-published only when at least ``k`` records have ``(U, Y) = (u, y)``; the coarser rows ``P(X | u)`` and
-``P(X | y)`` likewise need ``k`` records, otherwise the weighted marginal ``P(X)`` stands in. A suppressed
-row is pooled at sampling time: ``P(X | y)`` restricted to the categories that ``P(X | u)`` allows (so the
-age/sex structural zeros hold), renormalized; if that leaves nothing, ``P(X | u)``. Root cells (age band x
-sex) with fewer than ``k`` records are dropped and the root renormalized (none are, on the 2018 data).
+sample. Small-cell suppression, with ``k`` unweighted records (default 10):
 
-Numeric variables: ``age`` enters the network as age bands; a single year is drawn within the band from the
-weighted single-year distribution of the band. ``income`` (PINCP) enters as bands: absent (under 15),
-negative, exactly 0, and ten bands of positive income cut at its weighted deciles; a dollar value is drawn
-within the band by linear interpolation of the band's stored weighted quantiles (21 levels, fewer for small
-bands; the outermost stored values are the ``k``-th smallest and largest record so no single record's
-value is published). Optional attributes that do not apply (``None``) are the category ``"<absent>"``
+1. parent categories held by fewer than ``k`` records are pooled into one "other" parent category for
+   their children's tables (e.g. a rare world region of birth as the parent of citizenship);
+2. a table row ``P(X | u, y)`` is published only when at least ``k`` records have ``(U, Y) = (u, y)``;
+   the coarser rows ``P(X | u)`` and ``P(X | y)`` likewise need ``k`` records;
+3. a suppressed row is pooled at sampling time: ``P(X | y)`` restricted to the categories that
+   ``P(X | u)`` allows (so the age/sex structural zeros hold), renormalized; if ``P(X | y)`` is
+   suppressed or the restriction leaves nothing, ``P(X | u)`` (else the weighted marginal ``P(X)``);
+4. root cells (age band x sex) with fewer than ``k`` records are dropped and the root renormalized
+   (none are, on the 2018 data).
+
+Without suppression a tree-augmented network reproduces every single-variable marginal of the data
+exactly (each ``P(Y | u)`` is exact by induction down the tree); the pooling above is the only source of
+bias, measured at TVD <= 0.004 per variable on the 12 states of 2018.
+
+Numeric variables: ``age`` enters the network as age bands; a single year is drawn within the band
+from the weighted single-year distribution of the band. ``income`` (PINCP) enters as bands: absent
+(NaN; the PUMS loader already writes 0 for persons under 15), negative, exactly 0, and ten bands of
+positive income cut at its weighted deciles; a dollar value is drawn within the band by linear
+interpolation of the band's stored weighted quantiles (21 levels, fewer for small bands; the outermost
+stored values are the ``k``-th smallest and largest record, so no single record's value is published).
+Optional attributes that do not apply (``None``) are the category ``"<absent>"``
 inside the network and ``None`` again on output.
 
 Sampling is ancestral. By default each table is sampled *systematically* (a low-variance, unbiased
@@ -96,6 +106,9 @@ INCOME_POSITIVE_BANDS = 10
 """Positive incomes are cut into this many bands at their weighted quantiles (deciles)."""
 
 _NUMERIC = ("age", "income", "weight")
+
+POOLED = -2
+"""Table index of the pooled "other" parent category (parent categories with fewer than ``k`` records)."""
 
 ROOT = "age band x sex"
 """Name of the root node of the network (the joint of age band and sex)."""
@@ -281,10 +294,14 @@ class NodeTable:
         name: Variable name.
         categories: Category labels; probability vectors are indexed by them.
         parent: Tree parent ``Y`` (``None`` for the tree's first node, which depends on the root only).
-        rows: Published rows ``P(X | u, y)`` keyed by ``(u, y)`` category indices (``y = -1`` without parent).
+        rows: Published rows ``P(X | u, y)`` keyed by ``(u, y)`` category indices (``y = -1`` without
+            parent; pooled parent categories use the key ``y = -2``).
         by_root: ``P(X | u)`` per root category index (absent: suppressed, use ``marginal``).
-        by_parent: ``P(X | y)`` per parent category index (absent: suppressed, use ``marginal``).
+        by_parent: ``P(X | y)`` per parent category index (``-2``: the pooled parent categories; absent:
+            suppressed, use ``P(X | u)``).
         marginal: Weighted ``P(X)``.
+        pooled_parents: Parent category indices with fewer than ``k`` records, pooled into one "other"
+            parent category (index ``-2``) for this table.
     """
 
     name: str
@@ -294,16 +311,22 @@ class NodeTable:
     by_root: dict[int, np.ndarray]
     by_parent: dict[int, np.ndarray]
     marginal: np.ndarray
+    pooled_parents: frozenset[int] = frozenset()
 
     def distribution(self, u: int, y: int) -> np.ndarray:
         """``P(X | u, y)``: the published row, else the pooled back-off described in the module docstring."""
+        if y in self.pooled_parents:
+            y = POOLED
         row = self.rows.get((u, y))
         if row is not None:
             return row
         root_row = self.by_root.get(u, self.marginal)
         if self.parent is None:
             return root_row
-        pooled = self.by_parent.get(y, self.marginal) * (root_row > 0)
+        parent_row = self.by_parent.get(y)
+        if parent_row is None:
+            return root_row
+        pooled = parent_row * (root_row > 0)
         total = pooled.sum()
         return pooled / total if total > 0 else root_row
 
@@ -459,10 +482,16 @@ def fit_tree_network(
         p_name = names[parent[j]] if parent[j] >= 0 else None
         y = codes[p_name] if p_name else np.zeros(len(x), dtype=np.int64)
         ky = len(cats[p_name]) if p_name else 1
+        # Parent categories with fewer than k records share one pooled "other" category (last index).
+        rare = np.flatnonzero(np.bincount(y, minlength=ky) < k) if p_name else np.array([], dtype=np.int64)
+        if len(rare):
+            y = np.where(np.isin(y, rare), ky, y)
+            ky += 1
+        index_of = list(range(ky - 1)) + [POOLED] if len(rare) else list(range(ky))
         cube_w = np.bincount((u * ky + y) * kx + x, weights=w, minlength=ku * ky * kx).reshape(ku, ky, kx)
         cube_n = np.bincount((u * ky + y) * kx + x, minlength=ku * ky * kx).reshape(ku, ky, kx)
         rows = {
-            (a, b if p_name else -1): _normalize(cube_w[a, b])
+            (a, index_of[b] if p_name else -1): _normalize(cube_w[a, b])
             for a in range(ku)
             for b in range(ky)
             if cube_n[a, b].sum() >= k and cube_w[a, b].sum() > 0
@@ -471,7 +500,7 @@ def fit_tree_network(
             a: _normalize(cube_w[a].sum(0)) for a in range(ku) if cube_n[a].sum() >= k and cube_w[a].sum() > 0
         }
         by_parent = {
-            b: _normalize(cube_w[:, b].sum(0))
+            index_of[b]: _normalize(cube_w[:, b].sum(0))
             for b in range(ky)
             if p_name and cube_n[:, b].sum() >= k and cube_w[:, b].sum() > 0
         }
@@ -484,6 +513,7 @@ def fit_tree_network(
                 by_root=by_root,
                 by_parent=by_parent,
                 marginal=_normalize(cube_w.sum((0, 1))),
+                pooled_parents=frozenset(int(r) for r in rare),
             )
         )
     edge_scores = {names[j]: float(scores[j, parent[j]]) for j in range(m) if parent[j] >= 0}
@@ -626,10 +656,11 @@ class CensusModel:
                     "parent": node.parent,
                     "edge_score_nats": round(net.edge_scores.get(node.name, 0.0), 6),
                     "categories": list(node.categories),
+                    "pooled_parent_categories": sorted(node.pooled_parents),
                     "marginal": _plist(node.marginal),
-                    "by_root": {str(a): _plist(p) for a, p in sorted(node.by_root.items())},
-                    "by_parent": {str(b): _plist(p) for b, p in sorted(node.by_parent.items())},
-                    "rows": {f"{a},{b}": _plist(p) for (a, b), p in sorted(node.rows.items())},
+                    "by_root": {str(a): _sparse(p) for a, p in sorted(node.by_root.items())},
+                    "by_parent": {str(b): _sparse(p) for b, p in sorted(node.by_parent.items())},
+                    "rows": {f"{a},{b}": _sparse(p) for (a, b), p in sorted(node.rows.items())},
                 }
             )
         return {
@@ -675,10 +706,11 @@ class CensusModel:
                     name=nd["name"],
                     categories=tuple(nd["categories"]),
                     parent=nd["parent"],
-                    rows={_key(s): _parr(p, kx) for s, p in nd["rows"].items()},
-                    by_root={int(a): _parr(p, kx) for a, p in nd["by_root"].items()},
-                    by_parent={int(b): _parr(p, kx) for b, p in nd["by_parent"].items()},
+                    rows={_key(s): _dense(p, kx) for s, p in nd["rows"].items()},
+                    by_root={int(a): _dense(p, kx) for a, p in nd["by_root"].items()},
+                    by_parent={int(b): _dense(p, kx) for b, p in nd["by_parent"].items()},
                     marginal=_parr(nd["marginal"], kx),
+                    pooled_parents=frozenset(int(i) for i in nd["pooled_parent_categories"]),
                 )
             )
         network = TreeNetwork(
@@ -728,7 +760,21 @@ def _plist(p: np.ndarray) -> list[float]:
     return [0 if v == 0 else round(float(v), _ROUND) for v in p]
 
 
-def _parr(values: Sequence[float], k: int) -> np.ndarray:
+def _sparse(p: np.ndarray) -> list[list[float]]:
+    """Sparse row: ``[[category index, probability], ...]`` over the non-zero stored probabilities."""
+    return [[int(i), v] for i, v in enumerate(_plist(p)) if v != 0]
+
+
+def _dense(pairs: Sequence[Sequence[float]], k: int) -> np.ndarray:
+    arr = np.zeros(k)
+    for i, v in pairs:
+        if not (isinstance(i, int) and 0 <= i < k):
+            raise ValueError(f"category index {i!r} outside 0..{k - 1}")
+        arr[i] = v
+    return _parr(arr, k)
+
+
+def _parr(values: Sequence[float] | np.ndarray, k: int) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.shape != (k,) or (arr < 0).any() or not np.isfinite(arr).all() or abs(arr.sum() - 1) > 1e-4:
         raise ValueError(
@@ -872,8 +918,14 @@ def fit_census_model(
         "weighted_population": float(w.sum()),
         "weight": "PWGTP",
         "suppression_k": k,
-        "suppression_rule": f"a conditional probability row is published only with >= {k} unweighted records; "
-        "otherwise P(X|y) restricted to the support of P(X|age band, sex), else P(X|age band, sex), else P(X)",
+        "suppression_rule": f"parent categories with < {k} unweighted records are pooled into one 'other' "
+        f"category; a conditional probability row is published only with >= {k} unweighted records, "
+        "otherwise P(X|y) restricted to the support of P(X|age band, sex), else P(X|age band, sex), else P(X); "
+        f"stored income quantiles exclude the {k - 1} most extreme records of each band",
+        "age": "age bands split at the ACS universe thresholds 3, 5, 15, 16, 17, 18, 51 and every 5 years; "
+        "single years drawn from each band's weighted single-year distribution",
+        "income": "PINCP bands: negative, 0, weighted deciles of positive income; dollars interpolated "
+        "between the band's stored weighted quantiles",
         "refit_command": REFIT_COMMAND,
     }
     meta.update(metadata or {})
