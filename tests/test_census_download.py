@@ -138,3 +138,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_load_states_from_a_mirror(shared: Path, tmp_path: Path) -> None:
+    from persona_lab.census import load_states
+
+    mirror = tmp_path / "mirror"
+    (mirror / "2018" / "1-Year").mkdir(parents=True)
+    (mirror / "2018" / "1-Year" / "csv_pnd.zip").symlink_to(shared / "pums" / "zips" / "csv_pnd.zip")
+    (mirror / "PUMS_Data_Dictionary_2018.csv").symlink_to(shared / "pums" / "PUMS_Data_Dictionary_2018.csv")
+    frame = load_states(2018, ["ND"], cache_dir=tmp_path / "cache", mirror=mirror)
+    assert len(frame) == 7876 and set(frame["state"]) == {"ND"}
+    assert not (tmp_path / "cache").exists()  # nothing downloaded

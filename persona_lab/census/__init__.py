@@ -6,6 +6,7 @@ from persona_lab.census._decode import (
     OCCUPATION_GROUPS,
     decode_persons,
     load_persona_frame,
+    load_states,
 )
 from persona_lab.census._dictionary import (
     CodeRange,
@@ -41,6 +42,7 @@ __all__ = [
     "language_group",
     "load_dictionary",
     "load_persona_frame",
+    "load_states",
     "parse_dictionary",
     "read_dictionary",
     "read_pums",

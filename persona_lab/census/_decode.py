@@ -450,3 +450,32 @@ def load_persona_frame(
         )
     raw = read_pums(path_list, year)
     return decode_persons(raw, dictionary, detail=detail, group_quarters=group_quarters)
+
+
+def load_states(
+    year: int,
+    states: str | Iterable[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    mirror: str | os.PathLike[str] | None = None,
+    detail: Detail = "coarse",
+    group_quarters: GroupQuarters = "keep",
+) -> pd.DataFrame:
+    """One call from (year, states) to the persona frame: fetch (or find) the files, then decode.
+
+    The person zips and the data dictionary come from ``mirror``, the download cache or the Census
+    Bureau (:func:`download_pums`, :func:`download_dictionary`).
+
+    Args:
+        year: ACS year (1-year files).
+        states: Postal abbreviations or FIPS codes, e.g. ``["VT", "WY"]``.
+        cache_dir: Download cache root (default ``$PERSONA_LAB_CACHE`` or ``~/.cache/persona_lab``).
+        mirror: Local directory holding ``csv_p{st}.zip`` and ``PUMS_Data_Dictionary_{year}.csv``.
+        detail: See :func:`decode_persons`.
+        group_quarters: See :func:`decode_persons`.
+    """
+    from persona_lab.census._download import download_dictionary, download_pums
+
+    paths = download_pums(year, states, cache_dir=cache_dir, mirror=mirror)
+    dictionary = read_dictionary(download_dictionary(year, cache_dir=cache_dir, mirror=mirror))
+    return load_persona_frame(paths, year, dictionary, detail=detail, group_quarters=group_quarters)
