@@ -131,3 +131,11 @@ def test_add_traits_columns_and_counts() -> None:
     assert [len(x) for x in out["seed_core_values"]] == [3, 3, 3]
     assert [len(x) for x in out["seed_mannerisms"]] == [2, 2, 2]
     assert set(out["seed_quirks"].explode()) <= set(load_seeds().quirks)
+
+
+def test_big_five_lookup_equals_direct_rendering() -> None:
+    from persona_lab.personas import big_five_text
+
+    traits = sample_big_five(5_000, np.random.default_rng(2))
+    assert traits["big five scores"].tolist() == big_five_text(traits).tolist()
+    assert traits["big five scores"].nunique() > 1_000  # many of the 3,125 profiles occur

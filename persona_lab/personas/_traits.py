@@ -72,9 +72,20 @@ def sample_big_five(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """
     idx = big_five_levels(rng.standard_normal((n, len(BIG_FIVE_TRAITS))))
     levels = np.asarray(BIG_FIVE_LEVELS, dtype=object)
-    out = pd.DataFrame({col: levels[idx[:, j]] for j, col in enumerate(BIG_FIVE_COLUMNS)})
-    out["big five scores"] = big_five_text(out)
+    out = pd.DataFrame({col: levels[idx[:, j]] for j, col in enumerate(BIG_FIVE_COLUMNS)}, dtype=object)
+    # each profile is one of 5**5 = 3125 lines: render them once and index (same text as big_five_text)
+    code = idx @ (len(BIG_FIVE_LEVELS) ** np.arange(len(BIG_FIVE_TRAITS) - 1, -1, -1))
+    out["big five scores"] = _all_big_five_lines()[code]
     return out
+
+
+@cache
+def _all_big_five_lines() -> np.ndarray:
+    """All 3125 ``big five scores`` lines, indexed by the base-5 number of the five level indices."""
+    grid = np.indices((len(BIG_FIVE_LEVELS),) * len(BIG_FIVE_TRAITS)).reshape(len(BIG_FIVE_TRAITS), -1).T
+    levels = np.asarray(BIG_FIVE_LEVELS, dtype=object)
+    frame = pd.DataFrame({col: levels[grid[:, j]] for j, col in enumerate(BIG_FIVE_COLUMNS)}, dtype=object)
+    return big_five_text(frame).to_numpy(dtype=object)
 
 
 def big_five_text(frame: pd.DataFrame) -> pd.Series:
