@@ -65,6 +65,25 @@ def export_notebooks(
         typer.echo(f"wrote {path}")
 
 
+census_app = typer.Typer(no_args_is_help=True, help="ACS PUMS files: download and cache.")
+app.add_typer(census_app, name="census")
+
+
+@census_app.command("download")
+@user_errors
+def census_download(
+    states: list[str] = typer.Argument(..., help="State abbreviations, e.g. VT WY."),
+    year: int = typer.Option(2018, help="ACS year (1-year files)."),
+    mirror: Path | None = typer.Option(None, help="Local directory tried before the Census Bureau."),
+    cache_dir: Path | None = typer.Option(None, help="Download cache (default ~/.cache/persona_lab)."),
+) -> None:
+    """Fetch the PUMS person zips and the data dictionary into the cache (checksummed)."""
+    from persona_lab.census import download_dictionary, download_pums
+
+    for path in [*download_pums(year, states, cache_dir, mirror), download_dictionary(year, cache_dir, mirror)]:
+        typer.echo(str(path))
+
+
 def _register() -> None:
     from persona_lab.personas._cli import personas
 

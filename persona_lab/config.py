@@ -21,8 +21,19 @@ class CensusConfig(_Section):
     pums: list[Path] = Field(default_factory=list)
     """PUMS person files (``psam_pNN.csv`` or the Census Bureau's ``csv_pXX.zip``), one per state.
     Empty: sample from the embedded census model in ``data/``."""
+    states: list[str] = Field(default_factory=list)
+    """State abbreviations (e.g. ``["VT", "WY"]``) to fetch from the Census Bureau (or ``mirror``) when ``pums``
+    is empty. Empty too: the embedded census model."""
+    mirror: Path | None = None
+    """A local directory holding ``csv_pXX.zip`` and ``PUMS_Data_Dictionary_YYYY.csv``, tried before downloading."""
     year: int = 2018
     """ACS year of the PUMS files; selects the data dictionary used to decode them."""
+    detail: Literal["coarse", "full"] = "coarse"
+    """``coarse``: industry, occupation, ancestry and foreign birthplaces grouped into tens of categories.
+    ``full``: every PUMS label (e.g. ``RET-Pharmacies And Drug Stores``), as some released PERSONA personas show."""
+    group_quarters: Literal["keep", "drop"] = "keep"
+    """Persons in group quarters (dorms, prisons, nursing homes) have no household: keep them with
+    "Not applicable (group quarters)" household fields, or drop them."""
     weighting: Literal["pwgtp", "none"] = "pwgtp"
     """``pwgtp``: sample persons with probability proportional to the person weight PWGTP (mirrors the
     population). ``none``: sample rows uniformly, which is what PERSONA's released personas resemble."""
