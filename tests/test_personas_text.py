@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
 from persona_lab.errors import PersonaLabError
@@ -210,3 +212,15 @@ def test_render_texts_rejects_line_breaks_naming_column_and_row() -> None:
     frame = pd.DataFrame({"age": [1, 2], "lifestyle": ["calm", "busy\nloud"]})
     with pytest.raises(PersonaLabError, match="column 'lifestyle', row 1"):
         render_texts(frame)
+
+
+_VALUE = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(ATTRIBUTE_KEYS), _VALUE, min_size=1))
+def test_any_persona_round_trips(values: dict[str, str]) -> None:
+    persona = Persona.from_mapping(values)
+    text = persona.to_text()
+    assert parse_persona(text) == persona
+    assert parse_persona(text).to_text() == text

@@ -139,3 +139,24 @@ def test_big_five_lookup_equals_direct_rendering() -> None:
     traits = sample_big_five(5_000, np.random.default_rng(2))
     assert traits["big five scores"].tolist() == big_five_text(traits).tolist()
     assert traits["big five scores"].nunique() > 1_000  # many of the 3,125 profiles occur
+
+
+def test_released_big_five_matches_the_binned_normal(shared: Path) -> None:
+    texts = json.loads((shared / "persona" / "personas_sample100.json").read_text(encoding="utf-8"))
+    rows = []
+    for t in texts:
+        line = parse_persona(t).big_five_scores
+        assert line is not None
+        rows.append(dict(part.split(": ") for part in line.split(", ")))
+    released = pd.DataFrame(rows)
+    assert list(released.columns) == [
+        "Openness",
+        "Conscientiousness",
+        "Extraversion",
+        "Agreeableness",
+        "Neuroticism",
+    ]
+    # 500 trait values from 100 personas against 15.9 / 15.0 / 38.3 / 15.0 / 15.9 %
+    counts = released.stack().value_counts().reindex(BIG_FIVE_LEVELS, fill_value=0).to_numpy()
+    assert counts.sum() == 500
+    assert stats.chisquare(counts, np.asarray(BIG_FIVE_PROBABILITIES) * 500).pvalue > 0.01
