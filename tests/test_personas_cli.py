@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,35 @@ def test_non_utf8_pums_file_exits_2(tmp_path: Path, shared: Path) -> None:
 def test_bad_options_exit_2(tmp_path: Path, args: list[str], match: str) -> None:
     out = tmp_path / "p.parquet"
     _assert_user_error([*args, "--out", str(out)], out, match)
+
+
+def test_import_released_personas(tmp_path: Path, shared: Path) -> None:
+    released = shared / "persona" / "personas_sample100.json"
+    out = tmp_path / "released.parquet"
+    code, stdout, stderr = _run("--from-text", str(released), "--out", str(out), "--n-train", "60")
+    assert code == 0, stderr
+    assert "imported 100 personas" in stdout and "(60 train, 40 test)" in stdout
+    table = read_table(out, table="personas")
+    assert table["text"].tolist() == json.loads(released.read_text(encoding="utf-8"))
+
+
+def test_import_non_utf8_persona_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "personas.txt"
+    bad.write_bytes("age: 30\nancestry: Fran\u00e7ais\n".encode("latin-1"))
+    out = tmp_path / "p.parquet"
+    _assert_user_error(["--from-text", str(bad), "--out", str(out)], out, "personas.txt: not UTF-8")
+
+
+def test_import_empty_persona_file_exits_2(tmp_path: Path) -> None:
+    empty = tmp_path / "personas.json"
+    empty.write_bytes(b"")
+    out = tmp_path / "p.parquet"
+    _assert_user_error(
+        ["--from-text", str(empty), "--out", str(out)], out, "personas.json: empty persona file"
+    )
+
+
+def test_import_with_pums_is_refused(tmp_path: Path, wyoming: Path) -> None:
+    out = tmp_path / "p.parquet"
+    args = ["--from-text", str(wyoming), "--pums", str(wyoming), "--out", str(out)]
+    _assert_user_error(args, out, "--from-text imports finished personas")

@@ -242,3 +242,36 @@ def test_source_contract_violations() -> None:
 
     with pytest.raises(PersonaLabError, match="returned 1 rows when asked for 3"):
         generate_personas(Short(), 3)
+
+
+def test_table_from_released_personas(shared: Path) -> None:
+    import json
+
+    from persona_lab.personas import read_personas, table_from_personas
+
+    path = shared / "persona" / "personas_sample100.json"
+    texts = json.loads(path.read_text(encoding="utf-8"))
+    table = table_from_personas(read_personas(path), seed=0)
+    assert table["text"].tolist() == texts  # byte-identical
+    assert table["persona_id"].iloc[-1] == "p00100"
+    assert (table["split"] == "train").sum() == default_n_train(100) == 63
+    assert table["age"].dtype == np.int64 and table["age"].iloc[0] == 15
+    # numeric incomes become numbers, free text ("No income", "Not applicable", "0-20000") NaN
+    assert table["income"].iloc[1] == 90000.0
+    assert table["income"].isna().sum() == 16
+    assert table["openness"].iloc[0] == "Extremely Low" and table["neuroticism"].iloc[0] == "Average"
+    again = table_from_personas(read_personas(path), seed=0)
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_table_from_personas_needs_whole_ages() -> None:
+    from persona_lab.personas import Persona, table_from_personas
+
+    good = Persona(age="30", religion="Jewish")
+    with pytest.raises(PersonaLabError, match=r"x\.txt: persona 2: age 'thirty' is not a whole number"):
+        table_from_personas([good, Persona(age="thirty")], source="x.txt")
+    with pytest.raises(PersonaLabError, match="no personas"):
+        table_from_personas([])
+    table = table_from_personas([good], n_train=1)
+    assert table["text"].tolist() == ["age: 30\nreligion: Jewish\n"] and table["split"].tolist() == ["train"]
+    assert table["openness"].isna().all()

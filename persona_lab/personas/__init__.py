@@ -4,8 +4,10 @@ from persona_lab.personas._generate import (
     PAPER_N,
     PAPER_N_TRAIN,
     GenerationReport,
+    assign_ids_and_split,
     default_n_train,
     generate_personas,
+    table_from_personas,
 )
 from persona_lab.personas._rules import (
     EDUCATION_MIN_AGE,
@@ -82,6 +84,7 @@ __all__ = [
     "ReligionShare",
     "SeedCounts",
     "add_traits",
+    "assign_ids_and_split",
     "big_five_levels",
     "big_five_text",
     "check_rules",
@@ -98,4 +101,5 @@ __all__ = [
     "sample_religion",
     "sample_seeds",
     "serialize_persona",
+    "table_from_personas",
 ]

@@ -30,10 +30,33 @@ def personas(
     ),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="PUMS data dictionary CSV for --year."),
     n_train: int | None = typer.Option(None, "--n-train", help="Train personas (default: 1000/1586 of --n)."),
+    from_text: Path | None = typer.Option(
+        None,
+        "--from-text",
+        help="Import personas already in PERSONA's text format (a JSON list of persona "
+        "strings, JSON Lines, or blank-line separated text) instead of drawing them; --n is ignored.",
+    ),
 ) -> None:
     """Draw procedural personas (census draws, consistency rules, Big Five, religion, seeds) into a table."""
     from persona_lab.io import write_table
-    from persona_lab.personas._generate import generate_personas
+    from persona_lab.personas._generate import generate_personas, table_from_personas
+
+    if from_text is not None:
+        if pums or weighting is not None or dictionary is not None:
+            raise PersonaLabError(
+                "--from-text imports finished personas; drop --pums, --weighting and --dictionary"
+            )
+        from persona_lab.personas._text import read_personas
+
+        imported = table_from_personas(read_personas(from_text), seed, n_train=n_train, source=str(from_text))
+        write_table(imported, out, table="personas")
+        n_imported_train = int((imported["split"] == "train").sum())
+        typer.echo(
+            f"imported {len(imported)} personas from {from_text} ({n_imported_train} train, "
+            f"{len(imported) - n_imported_train} test); no census draws, so no rejection rate"
+        )
+        typer.echo(f"wrote {out}")
+        return
 
     if n < 1:
         raise PersonaLabError(f"--n must be at least 1, got {n}")

@@ -11,9 +11,17 @@ import pandas as pd
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES, CensusSource
 from persona_lab.errors import PersonaLabError
 from persona_lab.personas._rules import RULES, ConsistencyRule, check_rules
-from persona_lab.personas._schema import OPEN_ENDED_KEYS, TEXT_ORDER
+from persona_lab.personas._schema import ATTRIBUTE_KEYS, OPEN_ENDED_KEYS, TEXT_ORDER, Persona
 from persona_lab.personas._text import render_texts
-from persona_lab.personas._traits import BIG_FIVE_COLUMNS, SEED_COLUMNS, PersonaSeeds, SeedCounts, add_traits
+from persona_lab.personas._traits import (
+    BIG_FIVE_COLUMNS,
+    BIG_FIVE_LEVELS,
+    BIG_FIVE_TRAITS,
+    SEED_COLUMNS,
+    PersonaSeeds,
+    SeedCounts,
+    add_traits,
+)
 
 PAPER_N = 1586
 """PERSONA's number of personas."""
@@ -95,6 +103,18 @@ class GenerationReport:
 def default_n_train(n: int) -> int:
     """Train personas for ``n`` personas at PERSONA's ratio 1,000 / 1,586 (rounded half to even)."""
     return int(round(n * PAPER_N_TRAIN / PAPER_N))
+
+
+def assign_ids_and_split(frame: pd.DataFrame, n_train: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Insert ``persona_id`` (``p00001``, ... in row order) and ``split`` (the first ``n_train`` of a
+    permutation drawn from ``rng`` are ``train``, the rest ``test``) as the first two columns."""
+    n = len(frame)
+    out = frame.copy()
+    out.insert(0, "persona_id", [f"p{i:05d}" for i in range(1, n + 1)])
+    split = np.full(n, "test", dtype=object)
+    split[rng.permutation(n)[:n_train]] = "train"
+    out.insert(1, "split", split)
+    return out
 
 
 def _check_draw(batch: pd.DataFrame, expected: int) -> None:
@@ -201,10 +221,7 @@ def generate_personas(
             frame[key] = frame[key].astype(object).where(frame[key].notna(), None)
     for key in OPEN_ENDED_KEYS:
         frame[key] = pd.Series([None] * n, dtype=object)
-    frame.insert(0, "persona_id", [f"p{i:05d}" for i in range(1, n + 1)])
-    split = np.full(n, "test", dtype=object)
-    split[np.random.default_rng(split_ss).permutation(n)[:n_train]] = "train"
-    frame.insert(1, "split", split)
+    frame = assign_ids_and_split(frame, n_train, np.random.default_rng(split_ss))
     attribute_cols = [k for k in TEXT_ORDER if k in frame.columns]
     extra = [*BIG_FIVE_COLUMNS, *SEED_COLUMNS.values()]
     meta = [c for c in META_COLUMNS if c in frame.columns]
@@ -222,3 +239,52 @@ def generate_personas(
         rounds=rounds,
     )
     return frame, report
+
+
+def _big_five_levels_of(line: str | None) -> list[str | None]:
+    """The five level labels of a standard ``big five scores`` line, else five ``None``."""
+    if line is None:
+        return [None] * len(BIG_FIVE_TRAITS)
+    parts = dict(p.split(": ", 1) for p in line.split(", ") if ": " in p)
+    levels = [parts.get(t) for t in BIG_FIVE_TRAITS]
+    return [v if v in BIG_FIVE_LEVELS else None for v in levels]
+
+
+def table_from_personas(
+    personas: Sequence[Persona], seed: int = 0, *, n_train: int | None = None, source: str = "personas"
+) -> pd.DataFrame:
+    """A personas table from parsed PERSONA personas (e.g. the released ones, read with ``read_personas``).
+
+    Columns: ``persona_id`` (``p00001``... in input order), ``split`` (first ``n_train`` of a permutation
+    seeded by ``seed``; default :func:`default_n_train`), one column per PERSONA key (its text, ``None`` when
+    absent) with ``age`` as an int and ``income`` as a number (NaN for free text such as ``"No income"``),
+    the Big Five level columns when ``big five scores`` has the standard form, and ``text`` (the persona
+    re-serialized, byte-identical to its source for released personas).
+
+    Raises:
+        PersonaLabError: no personas, or a persona without an integer age (names ``source`` and the persona).
+    """
+    if not personas:
+        raise PersonaLabError(f"{source}: no personas to import")
+    n = len(personas)
+    n_train = default_n_train(n) if n_train is None else n_train
+    if not 0 <= n_train <= n:
+        raise PersonaLabError(f"n_train must be between 0 and n={n}, got {n_train}")
+    rows = [{key: p.get(key) for key in ATTRIBUTE_KEYS} for p in personas]
+    frame = pd.DataFrame(rows, columns=list(TEXT_ORDER), dtype=object)
+    ages = pd.to_numeric(frame["age"], errors="coerce")
+    bad = ages.isna() | (ages != ages.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PersonaLabError(
+            f"{source}: persona {i + 1}: age {rows[i]['age']!r} is not a whole number; every persona needs an age"
+        )
+    frame["age"] = ages.astype("int64")
+    frame["income"] = pd.to_numeric(frame["income"], errors="coerce").astype("float64")
+    levels = [_big_five_levels_of(p.big_five_scores) for p in personas]
+    for j, col in enumerate(BIG_FIVE_COLUMNS):
+        frame[col] = pd.Series([lv[j] for lv in levels], dtype=object)
+    frame["text"] = pd.Series([p.to_text() for p in personas], dtype=object)
+    return assign_ids_and_split(
+        frame, n_train, np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    )
