@@ -300,3 +300,156 @@ def test_network_root_and_bands(synthetic_model: CensusModel) -> None:
     bands = synthetic_model.income_band([np.nan, -3.0, 0.0, 1.0, 1e9])
     assert bands.tolist()[:3] == [ABSENT, "negative", "0"]
     assert bands.iloc[3].startswith("p01 ") and bands.iloc[4].startswith("p10 ")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The embedded model against the real 12-state microdata
+# --------------------------------------------------------------------------------------------------------
+
+NA = "Not applicable"
+GQ = "Not applicable (group quarters)"
+FOREIGN = {
+    "Europe", "Asia", "Canada or Bermuda", "Mexico", "Central America", "Caribbean", "South America", "Africa",
+    "Oceania",
+}  # fmt: skip
+IMPOSSIBLE = {
+    # Each combination never occurs in the 2018 microdata (ACS universes and definitions).
+    "under 15 and ever married": lambda d: (
+        (d["age"] < 15) & (d["marital status"] != "Never married or under 15 years old")
+    ),
+    "under 15 with income": lambda d: (d["age"] < 15) & (d["income"] != 0),
+    "under 16 with an employment status": lambda d: (d["age"] < 16) & (d["employment status"] != NA),
+    "under 16 with a class of worker": lambda d: (d["age"] < 16) & (d["class of worker"] != NA),
+    "under 17 with a veteran status": lambda d: (d["age"] < 17) & (d["veteran status"] != NA),
+    "under 3 with an education": lambda d: (d["age"] < 3) & (d["education"] != NA),
+    "man with fertility": lambda d: (d["sex"] == "Male") & d["fertility"].notna(),
+    "fertility outside 15-50": lambda d: ((d["age"] < 15) | (d["age"] > 50)) & d["fertility"].notna(),
+    "born abroad, 'Born in the United States'": lambda d: (
+        (d["citizenship"] == "Born in the United States") & d["place of birth"].isin(FOREIGN)
+    ),
+    "born in a state, naturalized": lambda d: (
+        (d["citizenship"] == "U.S. citizen by naturalization")
+        & d["place of birth"].str.contains("/", regex=False)
+    ),
+    "industry xor occupation": lambda d: (d["industry category"] == NA) != (d["occupation category"] == NA),
+    "employed without a class of worker": lambda d: (
+        d["employment status"].str.startswith("Civilian employed") & (d["class of worker"] == NA)
+    ),
+    "group quarters for one household attribute only": lambda d: (
+        (d["household type"] == GQ) != (d["family presence and age"] == GQ)
+    ),
+    "living alone with related children": lambda d: (
+        d["household type"].str.contains("living alone")
+        & d["family presence and age"].str.startswith("With related")
+    ),
+    "English-only household with English ability": lambda d: (
+        (d["household language"] == "English only") & d["ability to speak english"].notna()
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def frame(shared) -> pd.DataFrame:
+    from persona_lab.census import load_persona_frame
+    from persona_lab.census.fit_model import default_pums_files
+
+    return load_persona_frame(default_pums_files(shared), 2018)
+
+
+@pytest.fixture(scope="module")
+def embedded() -> CensusModel:
+    return load_embedded_model()
+
+
+def _banded(model: CensusModel, d: pd.DataFrame) -> pd.DataFrame:
+    """Persona attributes as categories: age and income on the model's bands, ``None`` as a category."""
+    out = {}
+    for col in (*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES):
+        if col == "age":
+            out[col] = model.age_band(d[col])
+        elif col == "income":
+            out[col] = model.income_band(d[col])
+        else:
+            out[col] = d[col].astype(object).where(d[col].notna(), "None")
+    return pd.DataFrame(out)
+
+
+@pytest.mark.slow
+def test_embedded_model_provenance(embedded: CensusModel, frame: pd.DataFrame) -> None:
+    meta = embedded.metadata
+    assert meta["year"] == 2018 and meta["records"] == len(frame) == 146_727
+    assert meta["states"] == ["HI", "ID", "ME", "MT", "ND", "NE", "NH", "NM", "RI", "SD", "VT", "WY"]
+    assert meta["weighted_population"] == frame["weight"].sum()
+    assert meta["refit_command"] == "python -m persona_lab.census.fit_model"
+    from persona_lab.census._model import EMBEDDED_MODEL_PATH
+
+    assert EMBEDDED_MODEL_PATH.stat().st_size < 2_000_000
+    # Every category of the model is a label of the microdata (plus bands and the absent marker).
+    for node in embedded.network.nodes:
+        if node.name != "income":
+            data_labels = set(frame[node.name].astype(object).where(frame[node.name].notna(), ABSENT))
+            assert set(node.categories) <= data_labels, node.name
+
+
+@pytest.mark.slow
+def test_refit_reproduces_the_embedded_model(tmp_path) -> None:
+    from persona_lab.census._model import EMBEDDED_MODEL_PATH
+    from persona_lab.census.fit_model import refit
+
+    out = tmp_path / "census_model.json"
+    refit(out=out)
+    # Bit-identical: the committed parameters are exactly what the refit command computes today.
+    assert out.read_bytes() == EMBEDDED_MODEL_PATH.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_marginals_within_tvd_002_at_n_20000(embedded: CensusModel, frame: pd.DataFrame, seed: int) -> None:
+    # Systematic sampling keeps the noise well under the bound (measured max 0.012). I.i.d. draws would not:
+    # the 65 places of birth alone have an expected TVD of 0.5 * sqrt(2 / (pi N)) * sum_k sqrt(p_k) = 0.019.
+    data = _banded(embedded, frame)
+    draws = _banded(embedded, embedded.sample(20_000, np.random.default_rng(seed)))
+    w = frame["weight"]
+    for col in data.columns:
+        tvd = total_variation_distance(draws[col].value_counts(), w.groupby(data[col].to_numpy()).sum())
+        assert tvd <= 0.02, (col, tvd)
+
+
+@pytest.mark.slow
+def test_strongest_associations_within_cramers_v_005(embedded: CensusModel, frame: pd.DataFrame) -> None:
+    data = _banded(embedded, frame).apply(lambda s: pd.factorize(s)[0])  # integer codes: fast
+    w = frame["weight"].to_numpy()
+    cols = list(data.columns)
+    strength = {(a, b): cramers_v(data[a], data[b], w) for i, a in enumerate(cols) for b in cols[i + 1 :]}
+    strongest = sorted(strength, key=strength.__getitem__, reverse=True)[:12]
+    named = [("age", "marital status"), ("age", "education"), ("education", "income")]
+    assert strength[strongest[0]] > 0.7  # household type x family presence and age
+    for seed in (0, 1):
+        draws = _banded(embedded, embedded.sample(20_000, np.random.default_rng(seed)))
+        for a, b in dict.fromkeys(strongest + named):
+            v = cramers_v(draws[a], draws[b])
+            assert abs(v - strength[(a, b)]) <= 0.05, (a, b, strength[(a, b)], v)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["systematic", "iid"])
+def test_no_impossible_combinations(embedded: CensusModel, frame: pd.DataFrame, method: str) -> None:
+    draws = embedded.sample(100_000, np.random.default_rng(7), method)  # type: ignore[arg-type]
+    for name, rule in IMPOSSIBLE.items():
+        assert not rule(frame).any(), f"{name} occurs in the microdata"
+        assert int(rule(draws).sum()) == 0, name
+
+
+@pytest.mark.slow
+def test_numeric_values_follow_the_microdata(embedded: CensusModel, frame: pd.DataFrame) -> None:
+    draws = embedded.sample(100_000, np.random.default_rng(11))
+    w = frame["weight"].to_numpy()
+    levels = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    adults = frame["age"] >= 15
+    for col, sel in (("age", np.ones(len(frame), bool)), ("income", adults.to_numpy())):
+        data_q = weighted_quantiles(frame[col].to_numpy(float)[sel], w[sel], levels)
+        draw_sel = np.ones(len(draws), bool) if col == "age" else (draws["age"] >= 15).to_numpy()
+        model_q = np.quantile(draws[col].to_numpy(float)[draw_sel], levels)
+        scale = 2.0 if col == "age" else 0.05 * np.abs(data_q).max()
+        assert np.abs(model_q - data_q).max() <= scale, (col, data_q, model_q)
+    assert draws["income"].between(frame["income"].min(), frame["income"].max()).all()

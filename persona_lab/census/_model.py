@@ -241,8 +241,8 @@ def cramers_v(x: Sequence[Any] | pd.Series, y: Sequence[Any] | pd.Series, weight
     ``scipy.stats.contingency.association(table, method="cramer")``.
     """
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
-    xi, _ = pd.factorize(pd.Series(x, dtype=object).to_numpy(), use_na_sentinel=False)
-    yi, _ = pd.factorize(pd.Series(y, dtype=object).to_numpy(), use_na_sentinel=False)
+    xi, _ = pd.factorize(np.asarray(x), use_na_sentinel=False)
+    yi, _ = pd.factorize(np.asarray(y), use_na_sentinel=False)
     kx, ky = int(xi.max()) + 1, int(yi.max()) + 1
     p = _joint(xi, yi, w, kx, ky)
     p = p / p.sum()
