@@ -40,3 +40,17 @@ def test_generate_from_pums(shared: Path) -> None:
         p = parse_persona(text)
         assert p.to_text() == text
         assert 21 <= len(p.attributes()) <= 26  # 19 census + optional (0-5) + big five + religion
+
+
+def test_generate_from_embedded_model() -> None:
+    from persona_lab.census import load_embedded_model
+
+    personas, report = generate_personas(
+        load_embedded_model(), 5000, seed=0, source_name="embedded census model"
+    )
+    assert len(personas) == 5000 and personas["persona_id"].is_unique
+    assert not check_rules(personas).to_numpy().any()
+    # a fitted network keeps pairwise structure only: a few draws break a rule, far fewer than PERSONA's 8.5 %
+    assert report.draws == 5000 + report.rejected
+    assert report.rejection_rate < 0.02
+    assert all(parse_persona(t).to_text() == t for t in personas["text"].head(200))

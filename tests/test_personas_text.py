@@ -224,3 +224,9 @@ def test_any_persona_round_trips(values: dict[str, str]) -> None:
     text = persona.to_text()
     assert parse_persona(text) == persona
     assert parse_persona(text).to_text() == text
+
+
+def test_render_texts_rejects_non_numeric_income() -> None:
+    frame = pd.DataFrame({"age": [30, 31], "income": [1000.0, "lots"]})
+    with pytest.raises(PersonaLabError, match="column 'income', row 1: expected a number, got 'lots'"):
+        render_texts(frame)

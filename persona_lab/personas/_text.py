@@ -153,7 +153,7 @@ def _json(text: str, where: str) -> object:
         ) from exc
 
 
-def format_income(value: float | int | None) -> str | None:
+def format_income(value: float | int | None) -> str:
     """Income (PINCP, dollars) as PERSONA writes it: ``"0"`` for zero, else one decimal (``"70000.0"``).
 
     ``None``/NaN (PINCP not applicable: under 15 years old) gives :data:`NOT_APPLICABLE`.
@@ -168,10 +168,17 @@ def format_income(value: float | int | None) -> str | None:
 def _column_text(frame: pd.DataFrame, key: str) -> list[str | None]:
     """One attribute column as text, ``None`` where the attribute is absent (``None``, NaN or empty)."""
     col = frame[key]
-    if key == "income":
-        return [format_income(v) for v in pd.to_numeric(col, errors="raise").tolist()]
-    if key == "age":
-        return [None if a != a else str(int(a)) for a in pd.to_numeric(col, errors="raise").tolist()]
+    if key in ("age", "income"):
+        numbers = pd.to_numeric(col, errors="coerce")
+        bad = numbers.isna() & col.notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise PersonaLabError(
+                f"personas table, column {key!r}, row {row}: expected a number, got {col.iloc[row]!r}"
+            )
+        if key == "income":
+            return [format_income(v) for v in numbers.tolist()]
+        return [None if a != a else str(int(a)) for a in numbers.tolist()]
     # v != v is True only for NaN
     return [None if v is None or v != v or v == "" else v if type(v) is str else str(v) for v in col.tolist()]
 
