@@ -552,8 +552,9 @@ def complete_personas(
         if not rejected_idx or round_ == max_rounds:
             pending = rejected_idx
             break
+        # the slots keep their split, so the replacements' own split does not matter
         fresh, report = generate_personas(
-            source, len(rejected_idx), _round_seed(seed, round_), **generate_kwargs
+            source, len(rejected_idx), _round_seed(seed, round_), **(generate_kwargs | {"n_train": 0})
         )
         generation.append(report)
         fresh = fresh.reset_index(drop=True)
