@@ -1,7 +1,9 @@
 """One way to call any LLM: backends, the response cache, the async runner, batch APIs and cost."""
 
+from persona_lab.llm._batch import batch_jobs, run_batch
 from persona_lab.llm._cache import CACHE_FILENAME, ResponseCache, request_key
 from persona_lab.llm._cost import DEFAULT_PRICES, CostEstimate, ModelPrice, cost_usd, estimate_cost, price_for
+from persona_lab.llm._local import LocalBackend
 from persona_lab.llm._runner import (
     RateLimiter,
     RetryPolicy,
@@ -32,6 +34,7 @@ __all__ = [
     "LLMFailure",
     "LLMRequest",
     "LLMResponse",
+    "LocalBackend",
     "Message",
     "ModelPrice",
     "RateLimiter",
@@ -47,6 +50,8 @@ __all__ = [
     "price_for",
     "request_key",
     "arun_requests",
+    "batch_jobs",
+    "run_batch",
     "run_requests",
     "summarize",
 ]

@@ -362,8 +362,9 @@ async def arun_requests(
                 raise PersonaLabError("batch mode needs a response cache (pass cache=run directory)")
             from persona_lab.llm._batch import run_batch
 
+            show = progress not in (False, "none")
             return await asyncio.to_thread(
-                run_batch, requests, be.spec, cache=store, config=cfg, progress=progress
+                run_batch, requests, be.spec, cache=store, config=cfg, progress=show
             )
 
         if type(view) is not _View:
@@ -553,8 +554,9 @@ def run_requests(
     """
     stats = RunStats(total=len(requests))
     view = _make_view(progress, desc, len(requests))
+    # with ``stats`` given, arun_requests draws nothing itself; ``progress`` still reaches the batch APIs
     coro = arun_requests(
-        requests, backend, cache=cache, config=config, progress=False, desc=desc, retry=retry, stats=stats
+        requests, backend, cache=cache, config=config, progress=progress, desc=desc, retry=retry, stats=stats
     )
     fut = asyncio.run_coroutine_threadsafe(coro, _background_loop())
     try:
