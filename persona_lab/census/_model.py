@@ -105,8 +105,6 @@ the PUMS data dictionary: 3 (SCHL), 5 (ENG, DREM), 15 (MAR, PINCP, FER), 16 (ESR
 INCOME_POSITIVE_BANDS = 10
 """Positive incomes are cut into this many bands at their weighted quantiles (deciles)."""
 
-_NUMERIC = ("age", "income", "weight")
-
 POOLED = -2
 """Table index of the pooled "other" parent category (parent categories with fewer than ``k`` records)."""
 
@@ -355,10 +353,10 @@ class TreeNetwork:
     def variables(self) -> list[str]:
         return [self.root, *(n.name for n in self.nodes)]
 
-    def sample_codes(
+    def sample_indices(
         self, n: int, rng: np.random.Generator, method: Literal["systematic", "iid"] = "systematic"
-    ) -> pd.DataFrame:
-        """Ancestral sampling of ``n`` draws; returns category labels, one column per variable."""
+    ) -> dict[str, np.ndarray]:
+        """Ancestral sampling of ``n`` draws; returns category indices, one array per variable."""
         if method not in ("systematic", "iid"):
             raise PersonaLabError(f"sampling method {method!r}: expected 'systematic' or 'iid'")
         codes: dict[str, np.ndarray] = {}
@@ -376,10 +374,22 @@ class TreeNetwork:
             cdf = np.cumsum(probs, axis=1)
             points = _systematic_points(group, rng) if method == "systematic" else rng.random(n)
             codes[node.name] = _draw(cdf, group, points)
-        out = {self.root: np.asarray(self.root_categories, dtype=object)[codes[self.root]]}
+        return codes
+
+    def sample_codes(
+        self, n: int, rng: np.random.Generator, method: Literal["systematic", "iid"] = "systematic"
+    ) -> pd.DataFrame:
+        """Ancestral sampling of ``n`` draws; returns category labels, one column per variable."""
+        codes = self.sample_indices(n, rng, method)
+        out = {self.root: _labels(self.root_categories, codes[self.root])}
         for node in self.nodes:
-            out[node.name] = np.asarray(node.categories, dtype=object)[codes[node.name]]
+            out[node.name] = _labels(node.categories, codes[node.name])
         return pd.DataFrame(out)
+
+
+def _labels(categories: Sequence[Any], idx: np.ndarray) -> pd.Series:
+    """Labels by index as an object column (pandas would otherwise infer a string dtype, None -> NaN)."""
+    return pd.Series(np.asarray(categories, dtype=object)[idx], dtype=object)
 
 
 def _systematic_points(group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -388,7 +398,7 @@ def _systematic_points(group: np.ndarray, rng: np.random.Generator) -> np.ndarra
     g_count = int(group.max()) + 1 if n else 0
     sizes = np.bincount(group, minlength=g_count)
     offsets = rng.random(g_count)
-    order = np.lexsort((rng.random(n), group))
+    order = np.argsort(group + rng.random(n), kind="stable")  # by group, random order within
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - starts[group[order]]
@@ -597,22 +607,24 @@ class CensusModel:
             raise PersonaLabError(f"cannot sample {n} personas: expected n >= 0")
         if n == 0:
             return _empty_frame()
-        draws = self.network.sample_codes(n, rng, method)
-        band_sex = draws[ROOT].str.split("|", n=1, expand=True)
-        out: dict[str, Any] = {}
+        net = self.network
+        codes = net.sample_indices(n, rng, method)
+        band_labels = self.age_band_labels
+        root_band = np.asarray([band_labels.index(c.split("|", 1)[0]) for c in net.root_categories])
+        root_sex = np.asarray([c.split("|", 1)[1] for c in net.root_categories], dtype=object)
+        band = root_band[codes[net.root]]
         age = np.empty(n, dtype=np.int64)
-        bands_drawn = band_sex[0].to_numpy(dtype=object)
-        for band in sorted(set(bands_drawn)):
-            pos = np.flatnonzero(bands_drawn == band)
-            ages, probs = self.age_within_band[str(band)]
+        for b in np.unique(band):
+            pos = np.flatnonzero(band == b)
+            ages, probs = self.age_within_band[band_labels[b]]
             cdf = np.cumsum(probs)[None, :]
             age[pos] = ages[_draw(cdf, np.zeros(len(pos), np.int64), rng.random(len(pos)))]
-        out["age"] = age
-        out["sex"] = band_sex[1].to_numpy(dtype=object)
+        nodes = {node.name: node for node in net.nodes}
         income = np.full(n, np.nan)
-        bands = draws["income"].to_numpy(dtype=object)
-        for label in sorted(set(bands)):
-            pos = np.flatnonzero(bands == label)
+        income_idx = codes["income"]
+        for i in np.unique(income_idx):
+            label = nodes["income"].categories[i]
+            pos = np.flatnonzero(income_idx == i)
             if label == ABSENT:
                 continue
             if label == "0":
@@ -621,27 +633,20 @@ class CensusModel:
             q = self.income_within_band[label]
             levels = np.linspace(0.0, 1.0, len(q))
             income[pos] = np.round(np.interp(rng.random(len(pos)), levels, q))
+        out: dict[str, Any] = {"age": age, "sex": pd.Series(root_sex[codes[net.root]], dtype=object)}
         for col in CENSUS_ATTRIBUTES:
             if col == "income":
                 out[col] = income
             elif col not in out:
-                out[col] = draws[col].to_numpy(dtype=object)
+                out[col] = _labels(nodes[col].categories, codes[col])
         for col in OPTIONAL_ATTRIBUTES:
-            vals = draws[col].to_numpy(dtype=object)
-            out[col] = np.where(vals == ABSENT, None, vals)
+            cats = [None if c == ABSENT else c for c in nodes[col].categories]
+            out[col] = _labels(cats, codes[col])
         width = max(6, len(str(n)))
         out["weight"] = np.ones(n)
-        out["serialno"] = [f"model-{i:0{width}d}" for i in range(1, n + 1)]
-        out["state"] = np.full(n, "model", dtype=object)
-        # object dtype keeps ``None`` (pandas would otherwise infer a string dtype and turn None into NaN)
-        return pd.DataFrame(
-            {
-                c: pd.Series(out[c], dtype=object)
-                if isinstance(out[c], np.ndarray | list) and c not in _NUMERIC
-                else out[c]
-                for c in (*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES, *META_COLUMNS)
-            }
-        )
+        out["serialno"] = pd.Series([f"model-{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+        out["state"] = pd.Series(np.full(n, "model", dtype=object), dtype=object)
+        return pd.DataFrame(out, columns=[*CENSUS_ATTRIBUTES, *OPTIONAL_ATTRIBUTES, *META_COLUMNS])
 
     # -- persistence --
 
