@@ -470,7 +470,7 @@ def run_batch(
     cache: ResponseCache,
     config: LLMConfig | None = None,
     poll_interval: float = 30.0,
-    progress: bool = True,
+    progress: bool | str = True,
     client: Any = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[LLMResponse | LLMFailure]:
@@ -483,7 +483,7 @@ def run_batch(
             submitted batch ids kept in its ``batches`` table.
         config: Prices (``prices``) and timeouts; defaults to ``LLMConfig()``.
         poll_interval: Seconds between status polls.
-        progress: Print one line per batch status change to stderr.
+        progress: Print one line per batch status change to stderr (``False`` or ``"none"``: silent).
         client: A synchronous SDK client (``openai.OpenAI`` or ``anthropic.Anthropic``); by default one is
             built from the spec with the API key from the environment.
         sleep: The function that waits between polls (tests pass a no-op).
@@ -507,7 +507,9 @@ def run_batch(
     _ensure_tables(cache)
     adapter = _adapter(spec, cfg, client)
     say: Callable[[str], None] = (
-        (lambda s: print(s, file=sys.stderr, flush=True)) if progress else (lambda s: None)
+        (lambda s: print(s, file=sys.stderr, flush=True))
+        if progress not in (False, "none")
+        else (lambda s: None)
     )
 
     keys = [request_key(r, spec.spec, spec.model) for r in requests]
