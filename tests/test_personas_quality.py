@@ -234,3 +234,30 @@ def test_released_sample_quality_and_liberal_skew(shared: Path) -> None:
     # Liberal skew: well above parity on both fields (the "about 2:1" of the release, measured: 1.66, 1.71).
     assert 1.5 < summary["ideology_left_right_ratio"] < 2.1
     assert 1.5 < summary["political_views_left_right_ratio"] < 2.1
+
+
+def test_ideology_chart_puts_ours_beside_the_release(shared: Path, tmp_path: Path) -> None:
+    from persona_lab.charts._ideology import FIGURE_NAME, ideology_chart, ideology_distribution
+    from persona_lab.charts._save import save_figure
+
+    ours, release = _hand_built(), released(shared)
+    dist = ideology_distribution(ours, release)
+    assert list(dict.fromkeys(dist["source"])) == ["ours", "PERSONA release"]
+    for (_, _), part in dist.groupby(["source", "field"]):
+        assert math.isclose(part["share"].sum(), 1.0)
+    got = dist.set_index(["source", "field", "lean"])["count"]
+    assert got["PERSONA release", "political views", "left"] == 48
+    assert got["ours", "political views", "right"] == 2  # p1 and p2 say Republican
+    chart = ideology_chart(ours, release)
+    spec = chart.to_dict()
+    titles = {row["panel"] for row in spec["datasets"][spec["data"]["name"]]}
+    # ours: 1 left vs 1 right ideology (ratio 1.00); release: 48 vs 29 (1.66)
+    assert titles == {
+        "ideology (ours: left:right 1.00; PERSONA release: left:right 1.66)",
+        "political views (ours: left:right 0.50; PERSONA release: left:right 1.71)",
+    }
+    alone = ideology_chart(ours).to_dict()
+    assert {r["source"] for r in alone["datasets"][alone["data"]["name"]]} == {"ours"}
+    paths = save_figure(chart, FIGURE_NAME, tmp_path)
+    assert [p.name for p in paths] == [f"{FIGURE_NAME}.svg", f"{FIGURE_NAME}.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)

@@ -8,4 +8,5 @@ from persona_lab.charts._demographics import (
     persona_demographics_chart,
     total_variation,
 )
+from persona_lab.charts._ideology import ideology_chart, ideology_distribution
 from persona_lab.charts._save import save_figure

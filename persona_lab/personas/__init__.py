@@ -1,5 +1,20 @@
 """Personas: PERSONA's attribute schema and text format, procedural traits, consistency rules, generation."""
 
+from persona_lab.personas._enrich import (
+    PAPER_REJECTION_RATE,
+    ConsistencyReport,
+    ConsistencyVerdict,
+    PersonaCompletion,
+    PersonaEnrichment,
+    check_consistency,
+    complete_personas,
+    consistency_request,
+    enrich_personas,
+    enrichment_before_after,
+    enrichment_request,
+    persona_profile,
+    write_rejected,
+)
 from persona_lab.personas._generate import (
     PAPER_N,
     PAPER_N_TRAIN,
@@ -8,6 +23,17 @@ from persona_lab.personas._generate import (
     default_n_train,
     generate_personas,
     table_from_personas,
+)
+from persona_lab.personas._quality import (
+    LEANS,
+    MAX_FIELD_WORDS,
+    QualityReport,
+    check_quality,
+    classify_lean,
+    field_summary,
+    lean_distribution,
+    left_right_ratio,
+    quality_flags,
 )
 from persona_lab.personas._rules import (
     EDUCATION_MIN_AGE,
@@ -102,4 +128,28 @@ __all__ = [
     "sample_seeds",
     "serialize_persona",
     "table_from_personas",
+]
+__all__ += [
+    "PAPER_REJECTION_RATE",
+    "ConsistencyReport",
+    "ConsistencyVerdict",
+    "PersonaCompletion",
+    "PersonaEnrichment",
+    "check_consistency",
+    "complete_personas",
+    "consistency_request",
+    "enrich_personas",
+    "enrichment_before_after",
+    "enrichment_request",
+    "persona_profile",
+    "write_rejected",
+    "LEANS",
+    "MAX_FIELD_WORDS",
+    "QualityReport",
+    "check_quality",
+    "classify_lean",
+    "field_summary",
+    "lean_distribution",
+    "left_right_ratio",
+    "quality_flags",
 ]
