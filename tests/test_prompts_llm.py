@@ -208,7 +208,7 @@ def test_curate_prompts_on_embedded_questions_writes_the_table(tmp_path):
     stored = read_table(tmp_path / "t" / "prompts.parquet", table="prompts")
     assert list(stored["prompt_id"]) == list(prompts["prompt_id"])
     assert stored["controversial"].tolist()[:3] == prompts["controversial"].tolist()[:3]
-    assert read_table(tmp_path / "t" / "prompt_topics.parquet", table="prompt_topics")["topic"].tolist() == [
+    assert read_table(tmp_path / "t" / "topics.parquet", table="topics")["topic"].tolist() == [
         0,
         1,
         2,

@@ -9,4 +9,5 @@ from persona_lab.charts._demographics import (
     total_variation,
 )
 from persona_lab.charts._ideology import ideology_chart, ideology_distribution
+from persona_lab.charts._prompts import funnel_chart, funnel_counts, prompt_topics_chart, prompt_topics_figure
 from persona_lab.charts._save import save_figure

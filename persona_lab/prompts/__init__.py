@@ -7,6 +7,7 @@ from persona_lab.prompts._curate import (
     topics_path,
 )
 from persona_lab.prompts._filters import (
+    STAGE_LABELS,
     STAGES,
     classify_controversy,
     controversy_request,
@@ -34,6 +35,7 @@ from persona_lab.prompts._topics import (
 __all__ = [
     "EMBEDDED_QUESTIONS",
     "OUTPUT_COLUMNS",
+    "STAGE_LABELS",
     "STAGES",
     "assign_topics",
     "central_prompts",

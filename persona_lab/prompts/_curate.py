@@ -15,7 +15,7 @@ from persona_lab.prompts._split import split_prompts
 from persona_lab.prompts._topics import assign_topics
 
 PROMPTS_TABLE = "prompts"
-TOPICS_TABLE = "prompt_topics"
+TOPICS_TABLE = "topics"
 
 OUTPUT_COLUMNS = [
     "prompt_id",
@@ -43,8 +43,8 @@ def prompts_path(config: RunConfig) -> Path:
 
 
 def topics_path(config: RunConfig) -> Path:
-    """``runs/<name>/prompt_topics.parquet``."""
-    return config.run_dir / "prompt_topics.parquet"
+    """``runs/<name>/topics.parquet``."""
+    return config.run_dir / "topics.parquet"
 
 
 def curate_prompts(
@@ -63,7 +63,7 @@ def curate_prompts(
         config: the run configuration.
         cache: the run's response cache (``persona_lab.llm.ResponseCache``) or None.
         backend: an LLM backend; None builds ``config.llm.backend`` with ``persona_lab.llm.get_backend``.
-        write: write ``runs/<name>/prompts.parquet`` and ``prompt_topics.parquet`` (atomically).
+        write: write ``runs/<name>/prompts.parquet`` and ``topics.parquet`` (atomically).
         progress: show progress bars for the LLM calls.
 
     Returns:

@@ -32,6 +32,9 @@ STAGES: tuple[tuple[str, str | None, str], ...] = (
 )
 """Funnel stages in order: (stage, the ``dropped_at`` value it removes, readable label)."""
 
+STAGE_LABELS: dict[str, str] = {stage: label for stage, _, label in STAGES}
+"""Readable name of each funnel stage."""
+
 CONTROVERSY_CHOICES = ("yes", "no")
 
 
@@ -204,7 +207,8 @@ def funnel_counts(df: pd.DataFrame) -> pd.DataFrame:
     unique 4,620 -> (LLM) controversial; PERSONA's GPT-4 filter ended at 3,868.
 
     Returns:
-        Columns ``stage``, ``label``, ``count`` (remaining after the stage) and ``dropped`` (removed by it).
+        Columns ``stage`` and ``count`` (prompts remaining after the stage); readable names of the stages
+        are in :data:`STAGE_LABELS`.
     """
     if "dropped_at" not in df.columns:
         raise PersonaLabError("prompt table has no filter flags; run rule_filter first")
@@ -214,12 +218,12 @@ def funnel_counts(df: pd.DataFrame) -> pd.DataFrame:
     )
     rows = []
     remaining = len(df)
-    for stage, drop_key, label in STAGES:
+    for stage, drop_key, _ in STAGES:
         if stage == "within_limit" and not drops.get("limit"):
             continue
         if stage in ("classified", "controversial") and not llm_ran:
             continue
         n_drop = int(drops.get(drop_key, 0)) if drop_key else 0
         remaining -= n_drop
-        rows.append({"stage": stage, "label": label, "count": remaining, "dropped": n_drop})
-    return pd.DataFrame(rows, columns=["stage", "label", "count", "dropped"])
+        rows.append({"stage": stage, "count": remaining})
+    return pd.DataFrame(rows, columns=["stage", "count"])

