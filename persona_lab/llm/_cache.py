@@ -100,6 +100,19 @@ def request_payload(request: LLMRequest, backend: str, model: str) -> dict[str, 
     }
 
 
+def request_json(request: LLMRequest, backend: str, model: str) -> str:
+    """The canonical JSON of ``request_payload`` (sorted keys, no spaces): what the key hashes and the
+    ``request`` column stores."""
+    return json.dumps(
+        request_payload(request, backend, model), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def key_of_json(blob: str) -> str:
+    """The cache key of a canonical request JSON (BLAKE2b-128, 32 hex digits)."""
+    return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
+
+
 def request_key(request: LLMRequest, backend: str, model: str) -> str:
     """Hash everything that determines the answer into the cache key (BLAKE2b-128, 32 hex digits).
 
@@ -112,10 +125,7 @@ def request_key(request: LLMRequest, backend: str, model: str) -> str:
         A stable hex key: the same request on the same backend and model always maps to the same key,
         across processes and Python versions (canonical JSON with sorted keys, no hash randomization).
     """
-    blob = json.dumps(
-        request_payload(request, backend, model), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
-    return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
+    return key_of_json(request_json(request, backend, model))
 
 
 class ResponseCache:
@@ -212,18 +222,30 @@ class ResponseCache:
         with self.lock:
             return int(self.connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
-    def put(self, key: str, request: LLMRequest, response: LLMResponse, *, tag: str = "") -> bool:
+    def put(
+        self,
+        key: str,
+        request: LLMRequest,
+        response: LLMResponse,
+        *,
+        tag: str = "",
+        request_json: str | None = None,
+    ) -> bool:
         """Commit one response (and clear a failure recorded for the same key) in one transaction.
+
+        ``request_json`` is the request's canonical JSON if the caller already has it (saves re-encoding).
 
         Returns:
             ``True`` if the row was written, ``False`` if the key was already cached (never a duplicate).
         """
-        return self.put_many([(key, request, response, tag)]) == 1
+        return self._put_rows([_response_row(key, request, response, tag, time.time(), request_json)]) == 1
 
     def put_many(self, items: Sequence[tuple[str, LLMRequest, LLMResponse, str]]) -> int:
         """Commit several ``(key, request, response, tag)`` rows in one transaction; returns rows written."""
         now = time.time()
-        rows = [_response_row(key, req, resp, tag, now) for key, req, resp, tag in items]
+        return self._put_rows([_response_row(key, req, resp, tag, now) for key, req, resp, tag in items])
+
+    def _put_rows(self, rows: list[tuple[Any, ...]]) -> int:
         insert = (
             f"INSERT INTO responses ({_RESPONSE_COLUMNS}, request) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO NOTHING"
@@ -232,14 +254,16 @@ class ResponseCache:
             conn = self.connection
             before = conn.total_changes
             if len(rows) == 1 and not self._has_failures:
-                conn.execute(insert, rows[0])  # one statement in autocommit mode: its own transaction
+                # the runner's hot path: one statement in autocommit mode is its own transaction. No failure
+                # row can exist for the key unless one was in the file when it was opened or was recorded
+                # through this object since (both set ``_has_failures``); then the general path clears it.
+                conn.execute(insert, rows[0])
                 return conn.total_changes - before
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(insert, rows)
                 written = conn.total_changes - before
-                if self._has_failures:
-                    conn.executemany("DELETE FROM failures WHERE key=?", [(r[0],) for r in rows])
+                conn.executemany("DELETE FROM failures WHERE key=?", [(r[0],) for r in rows])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -334,7 +358,9 @@ class ResponseCache:
         yield from rows
 
 
-def _response_row(key: str, req: LLMRequest, resp: LLMResponse, tag: str, now: float) -> tuple[Any, ...]:
+def _response_row(
+    key: str, req: LLMRequest, resp: LLMResponse, tag: str, now: float, blob: str | None = None
+) -> tuple[Any, ...]:
     u = resp.usage
     return (
         key,
@@ -351,7 +377,7 @@ def _response_row(key: str, req: LLMRequest, resp: LLMResponse, tag: str, now: f
         float(resp.latency_s),
         now,
         tag,
-        json.dumps(request_payload(req, resp.backend, resp.model), ensure_ascii=False, separators=(",", ":")),
+        blob if blob is not None else request_json(req, resp.backend, resp.model),
     )
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.llm._cache import ResponseCache, request_key
+from persona_lab.llm._cache import ResponseCache, key_of_json, request_json
 from persona_lab.llm._cost import cost_usd, request_input_tokens, resolve_price
 from persona_lab.llm._spec import API_KEY_ENV, get_backend, parse_spec
 from persona_lab.llm._types import Backend, LLMError, LLMFailure, LLMRequest, LLMResponse
@@ -401,7 +401,8 @@ async def _run(
     n = len(requests)
     st.total = n
     spec, model = be.spec, be.model
-    keys = [request_key(r, spec, model) for r in requests]
+    blobs = [request_json(r, spec, model) for r in requests]
+    keys = [key_of_json(b) for b in blobs]
     results: list[Result | None] = [None] * n
 
     # 1. replay from the cache
@@ -414,6 +415,8 @@ async def _run(
         else:
             pending.setdefault(k, []).append(i)
     st.cache_hits = st.done = n - sum(len(v) for v in pending.values())
+    pending_json = {k: blobs[v[0]] for k, v in pending.items()}
+    del blobs
     if not pending:
         return results  # type: ignore[return-value]
 
@@ -481,7 +484,7 @@ async def _run(
     def settle(key: str, req: LLMRequest, out: Result) -> None:
         if isinstance(out, LLMResponse):
             if store is not None:
-                store.put(key, req, out, tag=req.tag)
+                store.put(key, req, out, tag=req.tag, request_json=pending_json[key])
             st.calls += 1
             u = out.usage
             st.input_tokens += u.input_tokens
