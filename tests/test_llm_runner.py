@@ -264,3 +264,19 @@ def test_cost_from_price_table_and_overrides(tmp_path: Path, recwarn) -> None:
         req, Hosted(), cache=None, config=cfg(prices={"my-finetune": (2.0, 1.0, 10.0)}), progress=False
     )
     assert r.cost_usd == pytest.approx(1.8e-5, abs=1e-15)
+
+
+def test_marimo_progress_outside_a_notebook() -> None:
+    # the marimo bar must not break a script run (marimo renders nothing outside its kernel)
+    res = run_requests([LLMRequest.chat("q")], Echo(), cache=None, progress="marimo", desc="demo")
+    assert res[0].text == "Q"
+
+
+@pytest.mark.local_model
+def test_factory_builds_the_local_backend_lazily() -> None:
+    from persona_lab.llm import LocalBackend, get_backend
+
+    be = get_backend("local")
+    assert (
+        isinstance(be, LocalBackend) and be.spec == "local" and be.model.startswith("SmolLM2-135M-Instruct")
+    )
