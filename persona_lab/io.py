@@ -14,6 +14,9 @@ import pyarrow.parquet as pq
 
 from persona_lab.errors import PersonaLabError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 SCHEMA_VERSION = "1"
 """Stored in every table's parquet metadata under ``persona_lab.schema_version``."""
 
@@ -31,6 +34,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual permissions
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
