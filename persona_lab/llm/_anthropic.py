@@ -97,7 +97,7 @@ class AnthropicBackend:
         return f"AnthropicBackend(spec={self.spec!r})"
 
     def build_params(self, request: LLMRequest) -> dict[str, Any]:
-        """The ``messages.create`` parameters for a request (also used by the batch API)."""
+        """The Messages API request body for a request (also the ``params`` of a Message Batches item)."""
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         turns = [m for m in request.messages if m.role != "system"]
         messages: list[dict[str, Any]] = []
@@ -109,9 +109,8 @@ class AnthropicBackend:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
             "messages": messages,
-            # the installed SDK no longer types ``temperature``; the Messages API still takes it in the body
-            "extra_body": {"temperature": request.temperature},
         }
         if system:
             params["system"] = [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
@@ -131,7 +130,10 @@ class AnthropicBackend:
     async def _create(self, params: dict[str, Any]) -> tuple[Any, Usage]:
         an = self._anthropic
         try:
-            msg = await self._client.messages.create(**params)
+            # the installed SDK no longer types ``temperature``; the Messages API takes it in the body
+            body = dict(params)
+            extra = {"temperature": body.pop("temperature")} if "temperature" in body else None
+            msg = await self._client.messages.create(**body, extra_body=extra)
         except an.APIStatusError as exc:
             err = classify_status(exc.status_code, exc.body, exc.response.headers, str(exc))
             raise LLMError(err.kind, redact(err.reason, self._secrets), err.retry_after) from None
