@@ -103,7 +103,8 @@ class OpenAIBackend:
     def __repr__(self) -> str:
         return f"OpenAIBackend(spec={self.spec!r})"
 
-    def _params(self, request: LLMRequest) -> dict[str, Any]:
+    def build_params(self, request: LLMRequest) -> dict[str, Any]:
+        """The chat-completions parameters besides ``messages`` (also the body of an OpenAI Batch line)."""
         params: dict[str, Any] = {
             "model": self.model,
             "temperature": request.temperature,
@@ -114,6 +115,8 @@ class OpenAIBackend:
         if schema is not None:
             params["response_format"] = response_format(schema)
         return params
+
+    _params = build_params  # the former private name, kept for callers that use it
 
     async def _create(self, messages: list[dict[str, str]], params: dict[str, Any]) -> tuple[str, Usage]:
         oa = self._openai
@@ -152,7 +155,7 @@ class OpenAIBackend:
         """Answer one request (see the module docstring for the conventions); raise ``LLMError`` on failure."""
         t0 = time.perf_counter()
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        params = self._params(request)
+        params = self.build_params(request)
         text, usage = await self._create(messages, params)
         parsed = choice = None
         if request.json_schema is not None or request.choices is not None:
