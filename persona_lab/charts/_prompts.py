@@ -165,11 +165,17 @@ def prompt_topics_figure(prompts: pd.DataFrame, topics: pd.DataFrame | None = No
     if reference:
         parts.append("black ticks: PERSONA's counts")
     caption = "; ".join(parts) + "."
+    sources = set(prompts["source"].astype(str)) if "source" in prompts.columns else set()
+    what = (
+        "the embedded value-laden questions"
+        if sources == {"embedded"}
+        else "the curated PRISM opening prompts"
+    )
     return alt.vconcat(
         funnel_chart(funnel, reference=reference), prompt_topics_chart(prompts, topics)
     ).properties(
         title=alt.TitleParams(
-            "Fig. 3: prompt topics of the curated PRISM opening prompts",
+            f"Fig. 3: prompt topics of {what}",
             subtitle=caption,
             anchor="start",
             fontSize=15,
