@@ -55,6 +55,15 @@ def test_conditional_mutual_information_is_the_stratum_weighted_sum() -> None:
     y = (x * c + rng.integers(0, 2, 600)) % 4
     expected = sum((c == s).mean() * mutual_info_score(x[c == s], y[c == s]) for s in range(3))
     assert conditional_mutual_information(x, y, c) == pytest.approx(expected, abs=1e-12)
+    # Miller-Madow: each stratum corrected with its own effective size, then weighted by its share.
+    w = rng.random(600) + 0.5
+    corrected = sum(
+        w[c == s].sum() / w.sum() * mutual_information(x[c == s], y[c == s], w[c == s], miller_madow=True)
+        for s in range(3)
+    )
+    assert conditional_mutual_information(x, y, c, w, miller_madow=True) == pytest.approx(
+        corrected, abs=1e-12
+    )
 
 
 def test_miller_madow_correction_hand_computed() -> None:
@@ -96,6 +105,10 @@ def test_cramers_v_matches_scipy_and_accepts_weights() -> None:
     w = rng.integers(1, 5, 400)
     table_w = pd.crosstab(np.repeat(x, w), np.repeat(y, w)).to_numpy()
     assert cramers_v(x, y, w) == pytest.approx(association(table_w, method="cramer"), abs=1e-12)
+    # Declared category counts set the normalization: 2 x 2 perfect association has phi^2 = 1, so
+    # V = sqrt(1 / (2 - 1)) = 1 observed, sqrt(1 / (3 - 1)) with a third (empty) category declared.
+    assert cramers_v([0, 0, 1, 1], [0, 0, 1, 1]) == pytest.approx(1.0)
+    assert cramers_v([0, 0, 1, 1], [0, 0, 1, 1], categories=(3, 3)) == pytest.approx(math.sqrt(0.5))
 
 
 def test_total_variation_distance_and_weighted_quantiles() -> None:
@@ -193,6 +206,27 @@ def test_tiny_network_sampling_reproduces_the_model_joint(method: str) -> None:
         assert abs((draws["U"] == "a").sum() - 40_000 * 4 / 9) <= 1
 
 
+def test_second_parent_captures_what_a_tree_cannot() -> None:
+    # X = Y xor Z with Y, Z independent fair coins: every pairwise (conditional) mutual information is 0,
+    # so the tree alone makes X independent of both; given its tree parent, the other variable carries
+    # log 2 = 0.693 nats, which the held-out likelihood gain recovers.
+    rng = np.random.default_rng(12)
+    n = 4000
+    yz = rng.integers(0, 2, (n, 2))
+    table = pd.DataFrame(
+        {"U": rng.choice(["u0", "u1"], n), "Y": yz[:, 0].astype(str), "Z": yz[:, 1].astype(str)}
+    )
+    table["X"] = (yz[:, 0] ^ yz[:, 1]).astype(str)
+    net = fit_tree_network(table, np.ones(n), root="U", k=10, tree_root="Y")
+    x = {node.name: node for node in net.nodes}["X"]
+    assert {x.parent, x.parent2} == {"Y", "Z"}
+    assert net.second_scores["X"] == pytest.approx(math.log(2), abs=0.01)
+    draws = net.sample_codes(3000, np.random.default_rng(0))
+    assert ((draws["Y"] != draws["Z"]).astype(int).astype(str) == draws["X"]).all()
+    pure = fit_tree_network(table, np.ones(n), root="U", k=10, tree_root="Y", second_parent_gain=None)
+    assert all(node.parent2 is None for node in pure.nodes)
+
+
 def test_sampling_is_reproducible_and_seed_dependent() -> None:
     net = fit_tree_network(TINY, TINY_W, root="U", k=2, tree_root="X")
     a = net.sample_codes(500, np.random.default_rng(9))
@@ -216,6 +250,7 @@ def _synthetic_frame(n: int, seed: int) -> pd.DataFrame:
         if col not in cols:
             cols[col] = rng.choice([f"{col} {i}" for i in range(3)], n)
     cols["marital status"] = np.where(adult, rng.choice(["Married", "Divorced"], n), "Never married")
+
     income = np.where(adult, rng.lognormal(10, 1, n).round(), np.nan)
     income[adult & (rng.random(n) < 0.2)] = 0.0
     income[adult & (rng.random(n) < 0.01)] = -500.0
@@ -231,7 +266,7 @@ def _synthetic_frame(n: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def synthetic_model() -> CensusModel:
-    return fit_census_model(_synthetic_frame(6000, 0), k=10, metadata={"year": 2018, "states": ["XX"]})
+    return fit_census_model(_synthetic_frame(4000, 0), k=10, metadata={"year": 2018, "states": ["XX"]})
 
 
 def test_census_model_sample_follows_the_persona_frame_contract(synthetic_model: CensusModel) -> None:
@@ -247,7 +282,6 @@ def test_census_model_sample_follows_the_persona_frame_contract(synthetic_model:
     young = frame["age"] < 15
     assert (frame.loc[young, "marital status"] == "Never married").all()
     assert frame.loc[young, "income"].isna().all() and frame.loc[~young, "income"].notna().all()
-    # Incomes stay inside their band: the band of a drawn value is the band it was drawn for.
     assert synthetic_model.sample(0, np.random.default_rng(0)).empty
 
 
@@ -256,6 +290,7 @@ def test_census_model_save_load_round_trip(synthetic_model: CensusModel, tmp_pat
     loaded = CensusModel.load(path)
     assert loaded.metadata == synthetic_model.metadata
     assert loaded.to_dict() == synthetic_model.to_dict()
+    assert any(node.rows2 for node in loaded.network.nodes)  # second-parent tables are covered too
     a = synthetic_model.sample(400, np.random.default_rng(3))
     b = loaded.sample(400, np.random.default_rng(3))
     pd.testing.assert_frame_equal(a, b)
@@ -421,13 +456,14 @@ def test_strongest_associations_within_cramers_v_005(embedded: CensusModel, fram
     w = frame["weight"].to_numpy()
     cols = list(data.columns)
     strength = {(a, b): cramers_v(data[a], data[b], w) for i, a in enumerate(cols) for b in cols[i + 1 :]}
+    n_cats = {c: int(data[c].max()) + 1 for c in cols}
     strongest = sorted(strength, key=strength.__getitem__, reverse=True)[:12]
     named = [("age", "marital status"), ("age", "education"), ("education", "income")]
     assert strength[strongest[0]] > 0.7  # household type x family presence and age
     for seed in (0, 1):
         draws = _banded(embedded, embedded.sample(20_000, np.random.default_rng(seed)))
         for a, b in dict.fromkeys(strongest + named):
-            v = cramers_v(draws[a], draws[b])
+            v = cramers_v(draws[a], draws[b], categories=(n_cats[a], n_cats[b]))
             assert abs(v - strength[(a, b)]) <= 0.05, (a, b, strength[(a, b)], v)
 
 
