@@ -50,3 +50,7 @@ __all__ = [
     "total_variation",
     "weighted_marginal",
 ]
+
+from persona_lab.census._model import CensusModel, load_embedded_model  # noqa: E402
+
+__all__ += ["CensusModel", "load_embedded_model"]
