@@ -504,3 +504,47 @@ def test_complete_personas_bounded_rounds_keep_unresolved_profiles() -> None:
     )
     assert skipped.consistency.checked == 0 and skipped.rejected.empty
     assert skipped.consistency.describe() == "LLM consistency check: not run"
+
+
+class WidowBackend(LoopBackend):
+    """Rejects every widowed profile (a deterministic stand-in for an LLM verdict)."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        if request.json_schema["title"] == "ConsistencyVerdict":
+            self.checks += 1
+            widowed = "marital status: Widowed" in request.messages[-1].content
+            answer = {"reason": "widowed" if widowed else "fine", "consistent": not widowed}
+            return LLMResponse(text=json.dumps(answer), parsed=answer, backend=self.spec, model=self.model)
+        return await super().complete(request)
+
+
+def test_complete_personas_on_real_pums_round_trips_through_parquet(shared: Path, tmp_path: Path) -> None:
+    from persona_lab.census import PumsSource, load_persona_frame
+    from persona_lab.io import read_table, write_table
+    from persona_lab.personas._enrich import complete_personas
+
+    pums = shared / "pums"
+    frame = load_persona_frame(
+        [pums / "psam_p56_2018_1yr_WY.csv"], 2018, pums / "PUMS_Data_Dictionary_2018.csv"
+    )
+    backend = WidowBackend()
+    done = complete_personas(
+        PumsSource(frame),
+        60,
+        11,
+        backend,
+        config=RunConfig(personas={"enrich": 5}),
+        run_dir=tmp_path,
+        progress=False,
+    )
+    personas = done.personas
+    assert len(personas) == 60 and done.consistency.rejected == len(done.rejected) > 0
+    assert (done.rejected["marital status"] == "Widowed").all()
+    assert (personas["marital status"] != "Widowed").sum() + done.consistency.unresolved == 60
+    assert backend.enrichments == 5 and personas["enriched"].sum() == 5
+    write_table(personas, tmp_path / "personas.parquet", table="personas")
+    back = read_table(tmp_path / "personas.parquet", table="personas")
+    assert back["persona_id"].tolist() == personas["persona_id"].tolist()
+    assert back["text"].tolist() == personas["text"].tolist()
+    assert back["llm_consistent"].dtype == "boolean"
+    assert read_table(tmp_path / "rejected_personas.parquet")["reason"].eq("widowed").all()

@@ -474,6 +474,9 @@ REJECTED_TABLE = "rejected_personas"
 """Table name (and file stem) of the rejected profiles in the run directory."""
 
 
+_VERDICT_COLUMNS = ("llm_consistent", "consistency_reason", "check_failure")
+
+
 def _round_seed(seed: int, round_: int) -> int:
     return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
 
@@ -545,8 +548,8 @@ def complete_personas(
         n_failed += int((verdicts["check_failure"] != "").sum())
         per_round.append((len(pending), len(rejected_idx)))
         if rejected_idx:
-            part = personas.loc[rejected_idx].drop(columns=["llm_consistent", "check_failure"])
-            part = part.rename(columns={"consistency_reason": "reason"})
+            part = personas.loc[rejected_idx].drop(columns=list(_VERDICT_COLUMNS))
+            part["reason"] = personas.loc[rejected_idx, "consistency_reason"]
             part.insert(0, "round", round_)
             rejected_parts.append(part)
         if not rejected_idx or round_ == max_rounds:
@@ -576,7 +579,9 @@ def complete_personas(
     rejected = (
         pd.concat(rejected_parts, ignore_index=True)
         if rejected_parts
-        else pd.DataFrame(columns=["round", "persona_id", "reason"])
+        else pd.DataFrame(
+            columns=["round", *(c for c in personas.columns if c not in _VERDICT_COLUMNS), "reason"]
+        )
     )
     consistency = ConsistencyReport(
         checked=n_checked,
