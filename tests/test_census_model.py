@@ -178,6 +178,27 @@ def test_pooling_falls_back_to_the_root_row_when_the_restriction_is_empty() -> N
     assert node.distribution(1, 0) == pytest.approx([1.0, 0.0])  # u1 suppressed: marginal support, P(Y|x0)
 
 
+def test_categories_below_k_are_not_published() -> None:
+    table = pd.DataFrame(
+        {
+            "U": ["a"] * 6,
+            "X": ["x0", "x0", "x0", "x1", "x1", "x2"],
+            "Y": ["y0", "y0", "y1", "y1", "y1", "y0"],
+        }
+    )
+    net = fit_tree_network(table, np.ones(6), root="U", k=2, tree_root="X", second_parent_gain=None)
+    x, y = net.nodes
+    # x2 holds one record < k = 2: no label, no probability; P(X | a) = (3, 2)/5 over x0, x1.
+    assert x.categories == ("x0", "x1")
+    assert x.rows[(0, -1)] == pytest.approx([0.6, 0.4])
+    # As a parent, the x2 record falls into the pooled parent category, itself under k: not published.
+    # P(Y | a, x0) = (2, 1)/3, P(Y | a, x1) = (0, 2)/2.
+    assert set(y.rows) == {(0, 0), (0, 1)}
+    assert y.rows[(0, 0)] == pytest.approx([2 / 3, 1 / 3])
+    assert y.rows[(0, 1)] == pytest.approx([0.0, 1.0])
+    assert set(net.sample_codes(200, np.random.default_rng(0))["X"]) == {"x0", "x1"}
+
+
 def test_root_cells_below_k_are_suppressed() -> None:
     net = fit_tree_network(TINY, TINY_W, root="U", k=4, tree_root="X")
     # b holds 3 records < 4: dropped, root renormalized to a alone.
@@ -362,9 +383,12 @@ IMPOSSIBLE = {
     "born abroad, 'Born in the United States'": lambda d: (
         (d["citizenship"] == "Born in the United States") & d["place of birth"].isin(FOREIGN)
     ),
-    "born in a state, naturalized": lambda d: (
-        (d["citizenship"] == "U.S. citizen by naturalization")
-        & d["place of birth"].str.contains("/", regex=False)
+    "born in a state, foreign-born status": lambda d: (
+        (d["citizenship"] != "Born in the United States") & d["place of birth"].str.contains("/", regex=False)
+    ),
+    "born in the United States outside a state": lambda d: (
+        (d["citizenship"] == "Born in the United States")
+        & ~d["place of birth"].str.contains("/", regex=False)
     ),
     "industry xor occupation": lambda d: (d["industry category"] == NA) != (d["occupation category"] == NA),
     "employed without a class of worker": lambda d: (
@@ -474,6 +498,16 @@ def test_no_impossible_combinations(embedded: CensusModel, frame: pd.DataFrame, 
     for name, rule in IMPOSSIBLE.items():
         assert not rule(frame).any(), f"{name} occurs in the microdata"
         assert int(rule(draws).sum()) == 0, name
+
+
+@pytest.mark.slow
+def test_age_agrees_with_education(embedded: CensusModel, frame: pd.DataFrame) -> None:
+    # Single years are drawn given (age band, education): a persona is younger than every record with its
+    # education level (a 7-year-old in grade 6) at most once in 10,000 draws (measured: 5 in 100,000;
+    # drawing years given the band alone gave 17-23 in 20,000).
+    youngest = frame.groupby("education")["age"].min()
+    draws = embedded.sample(100_000, np.random.default_rng(9))
+    assert int((draws["age"] < draws["education"].map(youngest)).sum()) <= 10
 
 
 @pytest.mark.slow
