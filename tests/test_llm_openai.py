@@ -307,3 +307,44 @@ def test_fault_injection_every_item_accounted_for(tmp_path: Path) -> None:
     with ResponseCache(tmp_path) as cache:
         assert sorted(cache.failures()["key"]) == sorted(f.key for f in failed)
         assert len(cache) == 200 + 200 - len(failed)
+
+
+def test_self_hosted_server_without_json_schema_falls_back_to_json_object(tmp_path: Path) -> None:
+    """llama-cpp-python's server answers ``response_format.type == "json_schema"`` with a 500 and takes
+    ``{"type": "json_object", "schema": ...}``; the backend switches once and keeps the second form."""
+
+    def reply(body: dict, n: int) -> httpx2.Response:
+        if body["response_format"]["type"] == "json_schema":
+            return error(500, "unsupported response_format type", "server_error")
+        assert body["response_format"]["schema"]["title"] == "City"
+        return httpx2.Response(200, json=completion('{"name": "Lyon", "country": "France"}'))
+
+    class City(BaseModel):
+        name: str
+        country: str
+
+    server = Server(reply)
+    reqs = [LLMRequest.chat(f"city {i}?", json_schema=City.model_json_schema()) for i in range(3)]
+    out = run(server, reqs, tmp_path, spec="openai:smollm2@http://127.0.0.1:9/v1", max_retries=0)
+    assert [r.parsed for r in out] == [{"name": "Lyon", "country": "France"}] * 3
+    # each call answered through json_object; json_schema refused at most once per call in flight when the
+    # first refusal arrived, and never again after it
+    types = [b["response_format"]["type"] for b in server.bodies]
+    assert types.count("json_object") == 3 and 1 <= types.count("json_schema") <= 3
+    assert types[0] == "json_schema"
+    again = run(
+        server,
+        [LLMRequest.chat("new?", json_schema=City.model_json_schema())],
+        tmp_path,
+        spec="openai:smollm2@http://127.0.0.1:9/v1",
+        max_retries=0,
+    )
+    assert isinstance(again[0], LLMResponse)
+
+
+def test_hosted_openai_never_falls_back(tmp_path: Path) -> None:
+    server = Server(lambda b, n: error(500, "boom", "server_error"))
+    req = LLMRequest.chat("x?", json_schema={"type": "object", "title": "X"})
+    (r,) = run(server, [req], tmp_path, max_retries=0)
+    assert isinstance(r, LLMFailure) and r.kind == "server"
+    assert {b["response_format"]["type"] for b in server.bodies} == {"json_schema"}

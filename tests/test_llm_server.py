@@ -113,11 +113,6 @@ def test_plain_answer_through_backend_and_runner(server_url: str, tmp_path):
     assert [r.cached for r in again] == [True, True] and [r.text for r in again] == [r.text for r in out]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llama-cpp-python's server accepts response_format types 'text' and 'json_object' (+ 'schema') only "
-    "and answers type 'json_schema' with HTTP 500; the openai backend sends 'json_schema' to every server",
-)
 def test_json_schema_answer_through_backend_and_runner(server_url: str):
     spec = f"openai:smollm2@{server_url}"
     req = LLMRequest.chat(

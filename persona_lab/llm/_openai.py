@@ -90,6 +90,8 @@ class OpenAIBackend:
         self.spec = parsed.spec
         self.model = parsed.model
         self.base_url = parsed.base_url
+        self._json_object_schema = False
+        """True once a self-hosted server refused ``json_schema`` and took ``json_object`` + ``schema``."""
         self._openai = openai
         self._secrets = tuple(k for k in (api_key,) if k and k != NO_KEY)
         self._client = openai.AsyncOpenAI(
@@ -113,16 +115,48 @@ class OpenAIBackend:
         params["max_tokens" if self.base_url else "max_completion_tokens"] = request.max_tokens
         schema = request.json_schema if request.choices is None else choice_schema(request.choices)
         if schema is not None:
-            params["response_format"] = response_format(schema)
+            params["response_format"] = (
+                {"type": "json_object", "schema": schema}
+                if self._json_object_schema
+                else response_format(schema)
+            )
+        return params
+
+    def _schema_fallback(self, params: dict[str, Any], status: int) -> dict[str, Any] | None:
+        """Parameters to retry with when a self-hosted server rejects the ``json_schema`` response format.
+
+        Some OpenAI-compatible servers (llama-cpp-python's) accept only ``{"type": "json_object", "schema": ...}``
+        and answer ``json_schema`` with an error status. The first such refusal switches this backend to that
+        form for the rest of the run; the hosted OpenAI API is never switched.
+        """
+        fmt = params.get("response_format") or {}
+        if not self.base_url or fmt.get("type") != "json_schema":
+            return None
+        if status in (401, 403, 404, 429):
+            return None
+        self._json_object_schema = True
+        return self._adapt(params)
+
+    def _adapt(self, params: dict[str, Any]) -> dict[str, Any]:
+        fmt = params.get("response_format") or {}
+        if self._json_object_schema and fmt.get("type") == "json_schema":
+            return {
+                **params,
+                "response_format": {"type": "json_object", "schema": fmt["json_schema"]["schema"]},
+            }
         return params
 
     _params = build_params  # the former private name, kept for callers that use it
 
     async def _create(self, messages: list[dict[str, str]], params: dict[str, Any]) -> tuple[str, Usage]:
         oa = self._openai
+        params = self._adapt(params)
         try:
             comp = await self._client.chat.completions.create(messages=messages, **params)
         except oa.APIStatusError as exc:
+            fallback = self._schema_fallback(params, exc.status_code)
+            if fallback is not None:
+                return await self._create(messages, fallback)
             err = classify_status(exc.status_code, exc.body, exc.response.headers, str(exc))
             raise LLMError(err.kind, redact(err.reason, self._secrets), err.retry_after) from None
         except oa.APITimeoutError:
@@ -162,7 +196,8 @@ class OpenAIBackend:
             try:
                 parsed, choice = parse_answer(text, request.json_schema, request.choices)
             except StructuredError as first:
-                schema = params["response_format"]["json_schema"]["schema"]
+                fmt = params["response_format"]
+                schema = fmt["json_schema"]["schema"] if fmt["type"] == "json_schema" else fmt["schema"]
                 messages += [
                     {"role": "assistant", "content": text},
                     {"role": "user", "content": repair_prompt(str(first), schema)},
