@@ -577,7 +577,9 @@ def fit_tree_network(
         z_name: str | None = None
         if second_parent_gain is not None and p_name is not None:
             candidates = [names[i] for i in order[:pos] if i != parent[j]]
-            best = _second_parent(x, kx, u, ku, y, ky, candidates, codes, cats, w, k, folds)  # type: ignore[arg-type]
+            best = _second_parent(
+                x, kx, u, ku, y, ky, candidates, codes, cats, w, k, folds, second_parent_gain
+            )  # type: ignore[arg-type]
             if best is not None and best[1] >= second_parent_gain:
                 z_name, second_scores[name] = best
         nodes.append(
@@ -736,11 +738,12 @@ def _second_parent(
     w: np.ndarray,
     k: int,
     folds: np.ndarray,
+    min_gain: float,
 ) -> tuple[str, float] | None:
     """The second parent with the largest held-out gain in mean log-likelihood (nats per person).
 
-    Candidates are screened by the Miller-Madow corrected ``I(X; Z | root, Y)`` and ``I(X; Z | Y)``
-    (the top three of each); each survivor is scored by two-fold cross-validation: tables fitted on one
+    Candidates are screened by the Miller-Madow corrected ``I(X; Z | root, Y)`` and ``I(X; Z | Y)`` (the
+    three largest of each, if the first reaches ``min_gain``); each survivor is scored by two-fold cross-validation: tables fitted on one
     half (with the same suppression rules), log-likelihood of ``X`` on the other half, with versus
     without ``Z``. Held-out scoring penalizes parents whose apparent information is sparse-cell noise.
     On small data the two halves' tables are so sparse that the comparison is noisy and can admit a
@@ -757,9 +760,13 @@ def _second_parent(
     by_y = [
         conditional_mutual_information(xs, _nonneg(codes[c]), ys, w, miller_madow=True) for c in candidates
     ]
-    shortlist = {candidates[i] for i in np.argsort(by_uy)[::-1][:3]} | {
-        candidates[i] for i in np.argsort(by_y)[::-1][:3]
-    }
+    # The held-out gain of Z cannot exceed I(X; Z | root, Y) (in expectation), so candidates below the
+    # threshold are not scored. The estimate still favours many-category candidates (sparse strata), so
+    # the shortlist also takes the best by I(X; Z | Y), whose strata are few.
+    ranked = [*np.argsort(by_uy)[::-1][:3], *np.argsort(by_y)[::-1][:3]]
+    shortlist = sorted({candidates[i] for i in ranked if by_uy[i] >= min_gain})
+    if not shortlist:
+        return None
     cats_x = tuple(str(i) for i in range(kx))
 
     def heldout_gain(z: np.ndarray, kz: int) -> float:
