@@ -390,7 +390,7 @@ class NodeTable:
 
 @dataclass(frozen=True)
 class TreeNetwork:
-    """A root variable plus a Chow-Liu tree of variables, each conditioned on (root, tree parent[, second parent]).
+    """A root variable plus a Chow-Liu tree of variables, each conditioned on the root and its parents.
 
     Attributes:
         root: Root variable name.
@@ -507,9 +507,10 @@ def fit_tree_network(
         k: Small-cell threshold: a table row is published only with at least ``k`` unweighted records.
         tree_root: The tree variable without a tree parent; default the one sharing most information
             with ``root``.
-        second_parent_gain: Give a variable ``X`` with tree parent ``Y`` the second parent ``Z`` (any
-            variable earlier in ancestral order) that maximizes the Miller-Madow corrected
-            ``I(X; Z | root, Y)``, when that gain is at least this many nats. ``None``: a pure tree.
+        second_parent_gain: Give a variable ``X`` with tree parent ``Y`` the second parent ``Z`` (a
+            variable earlier in ancestral order) with the largest held-out gain in log-likelihood of
+            ``X`` (see :func:`_second_parent`), when that gain is at least this many nats per record.
+            ``None``: a pure tree-augmented network.
 
     Returns:
         The fitted network. Edge scores are the Miller-Madow corrected weighted ``I(X; Y | root)``; row
@@ -578,8 +579,8 @@ def fit_tree_network(
         if second_parent_gain is not None and p_name is not None:
             candidates = [names[i] for i in order[:pos] if i != parent[j]]
             best = _second_parent(
-                x, kx, u, ku, y, ky, candidates, codes, cats, w, k, folds, second_parent_gain
-            )  # type: ignore[arg-type]
+                x, kx, u, ku, codes[p_name], ky, candidates, codes, cats, w, k, folds, second_parent_gain
+            )
             if best is not None and best[1] >= second_parent_gain:
                 z_name, second_scores[name] = best
         nodes.append(
@@ -989,8 +990,8 @@ class CensusModel:
                     pooled_parents=frozenset(int(i) for i in nd["pooled_parent_categories"]),
                     parent2=nd.get("parent2"),
                     pooled_parents2=frozenset(int(i) for i in nd.get("pooled_parent2_categories", [])),
-                    rows2={_ints(s): _dense(p, kx) for s, p in nd.get("rows2", {}).items()},  # type: ignore[misc]
-                    by_pair={_ints(s): _dense(p, kx) for s, p in nd.get("by_pair", {}).items()},  # type: ignore[misc]
+                    rows2={_key3(s): _dense(p, kx) for s, p in nd.get("rows2", {}).items()},
+                    by_pair={_key(s): _dense(p, kx) for s, p in nd.get("by_pair", {}).items()},
                 )
             )
         network = TreeNetwork(
@@ -1078,8 +1079,9 @@ def _key(s: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in s.split(","))
+def _key3(s: str) -> tuple[int, int, int]:
+    a, b, c = s.split(",")
+    return int(a), int(b), int(c)
 
 
 def _empty_frame() -> pd.DataFrame:
