@@ -331,6 +331,16 @@ def test_load_errors_name_the_file_and_the_refit_command(synthetic_model: Census
         CensusModel.load(bad)
 
 
+def test_refit_names_a_missing_file(tmp_path) -> None:
+    from persona_lab.census.fit_model import default_pums_files, refit
+
+    with pytest.raises(PersonaLabError, match=r"nope\.csv: no such PUMS file"):
+        refit([tmp_path / "nope.csv"], out=tmp_path / "m.json")
+    assert not (tmp_path / "m.json").exists()
+    with pytest.raises(PersonaLabError, match="no PUMS person files"):
+        default_pums_files(tmp_path)
+
+
 def test_fit_rejects_bad_frames() -> None:
     frame = _synthetic_frame(50, 1)
     with pytest.raises(PersonaLabError, match=r"missing columns \['veteran status'\]"):

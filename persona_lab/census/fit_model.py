@@ -43,6 +43,11 @@ def refit(
     from persona_lab.census import load_persona_frame
 
     files = list(pums) if pums else default_pums_files()
+    missing = [str(p) for p in files if not Path(p).exists()]
+    if missing:
+        raise PersonaLabError(
+            f"{missing[0]}: no such PUMS file; pass existing psam_pNN.csv or csv_pXX.zip files"
+        )
     frame = load_persona_frame(files, year)
     states = sorted(str(s) for s in frame["state"].unique())
     model = fit_census_model(
