@@ -48,6 +48,8 @@ class PersonasConfig(_Section):
     """How many personas get LLM-written open-ended fields; ``None`` = all."""
     llm_consistency: bool = True
     """Run the LLM self-consistency check after the deterministic rules."""
+    released: Path | None = None
+    """Released PERSONA personas (JSON list of persona texts) to set our ideology distribution beside."""
 
 
 class PromptsConfig(_Section):

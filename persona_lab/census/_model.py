@@ -78,6 +78,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from persona_lab.census._sample import total_variation
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES
 from persona_lab.errors import PersonaLabError
 from persona_lab.io import write_text
@@ -251,10 +252,9 @@ def chow_liu_tree(scores: np.ndarray, root: int = 0) -> list[int]:
 
 
 def total_variation_distance(p: Mapping[Any, float] | pd.Series, q: Mapping[Any, float] | pd.Series) -> float:
-    """``0.5 * sum_k |p_k - q_k|`` over the union of categories (missing categories count as 0)."""
+    """TVD between two unnormalized distributions (e.g. weighted counts): each is normalized first."""
     ps, qs = pd.Series(dict(p), dtype=float), pd.Series(dict(q), dtype=float)
-    ps, qs = ps / ps.sum(), qs / qs.sum()
-    return float(0.5 * ps.sub(qs, fill_value=0.0).abs().sum())
+    return total_variation(ps / ps.sum(), qs / qs.sum())
 
 
 def cramers_v(

@@ -6,7 +6,6 @@ from persona_lab.charts._demographics import (
     demographics_comparison_chart,
     panel_tvd,
     persona_demographics_chart,
-    total_variation,
 )
 from persona_lab.charts._ideology import ideology_chart, ideology_distribution
 from persona_lab.charts._prompts import funnel_chart, funnel_counts, prompt_topics_chart, prompt_topics_figure

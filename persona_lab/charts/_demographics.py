@@ -14,6 +14,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from persona_lab.census import total_variation
+
 AGE_BANDS = ("Under 18", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 INCOME_BANDS = (
     "None or loss",
@@ -23,7 +25,6 @@ INCOME_BANDS = (
     "$50k-74,999",
     "$75k-99,999",
     "$100k+",
-    "N/A (under 15)",
 )
 RACE_GROUPS = (
     "White",
@@ -53,10 +54,10 @@ def _age_band(age: object) -> str | None:
     return AGE_BANDS[int(np.searchsorted(edges, a, side="right"))]
 
 
-def _income_band(income: object) -> str:
+def _income_band(income: object) -> str | None:
     x = pd.to_numeric(income, errors="coerce")
     if pd.isna(x):
-        return "N/A (under 15)"
+        return None
     if x <= 0:
         return "None or loss"
     edges = (10_000, 25_000, 50_000, 75_000, 100_000)
@@ -229,12 +230,6 @@ def demographic_shares(df: pd.DataFrame, weight: str | None = None) -> pd.DataFr
     return pd.DataFrame(rows, columns=["panel", "category", "share", "order"])
 
 
-def total_variation(p: pd.Series, q: pd.Series) -> float:
-    """Total variation distance ``0.5 * sum |p - q|`` between two distributions indexed by category."""
-    p, q = p.align(q, fill_value=0.0)
-    return 0.5 * float(np.abs(p.to_numpy(float) - q.to_numpy(float)).sum())
-
-
 def panel_tvd(
     personas: pd.DataFrame, census: pd.DataFrame, census_weight: str | None = "weight"
 ) -> pd.Series:
@@ -288,7 +283,10 @@ def census_demographics_chart(
 
 
 def demographics_comparison_chart(
-    personas: pd.DataFrame, census: pd.DataFrame, census_weight: str | None = "weight"
+    personas: pd.DataFrame,
+    census: pd.DataFrame,
+    census_weight: str | None = "weight",
+    census_label: str = "census",
 ) -> alt.FacetChart:
     """Personas (bars) beside the census (black ticks), panel by panel, with the TVD in each panel's title."""
     tvd = panel_tvd(personas, census, census_weight)
@@ -310,7 +308,9 @@ def demographics_comparison_chart(
         .encode(y=enc["y"], x=alt.X("census:Q", title="share", axis=x_axis), tooltip=tooltip)
     )
     subtitle = (
-        f"bars: {len(personas):,} personas; black ticks: census ({census_weight or 'unweighted'}); "
+        f"bars: {len(personas):,} personas; black ticks: {census_label}"
+        + (f" weighted by {census_weight}" if census_weight else "")
+        + "; "
         f"max TVD {tvd.max():.3f}"
     )
     layered = alt.layer(bars, ticks, data=shares)

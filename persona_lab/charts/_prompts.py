@@ -39,7 +39,9 @@ def funnel_chart(
     ]
     base = alt.Chart(df)
     bars = base.mark_bar(color="#4c78a8").encode(
-        y=y, x=alt.X("count:Q", title="prompts remaining", axis=alt.Axis(format=",d")), tooltip=tooltip
+        y=y,
+        x=alt.X("count:Q", title="prompts remaining", axis=alt.Axis(format=",d", tickMinStep=1)),
+        tooltip=tooltip,
     )
     text = base.mark_text(align="left", dx=4, fontSize=11).encode(y=y, x="count:Q", text="text:N")
     layers: list[alt.Chart] = [bars, text]
@@ -110,7 +112,9 @@ def prompt_topics_chart(
         .mark_bar()
         .encode(
             y=y,
-            x=alt.X("sum(n):Q", title="kept prompts", stack="zero", axis=alt.Axis(format=",d")),
+            x=alt.X(
+                "sum(n):Q", title="kept prompts", stack="zero", axis=alt.Axis(format=",d", tickMinStep=1)
+            ),
             color=alt.Color(
                 "split:N",
                 scale=alt.Scale(domain=splits, range=[SPLIT_COLORS[s] for s in splits]),
