@@ -120,7 +120,7 @@ class RunConfig(_Section):
 PRESETS: dict[str, dict] = {
     "tiny": {
         "name": "tiny",
-        "personas": {"n": 200, "n_train": 120, "enrich": 4},
+        "personas": {"n": 100, "n_train": 63, "enrich": 4},
         "prompts": {"limit": 24, "n_topics": 6, "n_train": 3000, "n_heldout": 868},
     },
     "paper": {

@@ -27,6 +27,7 @@ Conventions:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import importlib.util
 import json
@@ -97,6 +98,16 @@ class _LoadedModel:
 
 _MODELS: dict[tuple[Path, int, int], _LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the models while the interpreter is intact (llama.cpp's finalizer fails during shutdown)."""
+    with _MODELS_LOCK:
+        for loaded in _MODELS.values():
+            loaded.executor.shutdown(wait=True)
+            loaded.llama.close()
+        _MODELS.clear()
 
 
 def load_model(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int = DEFAULT_N_THREADS) -> _LoadedModel:
