@@ -121,3 +121,37 @@ def test_import_with_pums_is_refused(tmp_path: Path, wyoming: Path) -> None:
     out = tmp_path / "p.parquet"
     args = ["--from-text", str(wyoming), "--pums", str(wyoming), "--out", str(out)]
     _assert_user_error(args, out, "--from-text imports finished personas")
+
+
+def _bad_pums(kind: str, tmp_path: Path, shared: Path) -> tuple[list[str], str]:
+    """A bad PUMS input of ``kind``: the extra CLI arguments and the text the one-line error must contain."""
+    import pandas as pd
+
+    d2018 = shared / "pums" / "PUMS_Data_Dictionary_2018.csv"
+    wy = pd.read_csv(shared / "pums" / "psam_p56_2018_1yr_WY.csv", dtype=str, keep_default_na=False, nrows=60)
+    bad = tmp_path / "psam_p56.csv"
+    if kind == "truncated zip":
+        src = (shared / "pums" / "zips" / "csv_pri.zip").read_bytes()
+        bad = tmp_path / "csv_pri.zip"
+        bad.write_bytes(src[: len(src) // 2])
+        return ["--pums", str(bad), "--dictionary", str(d2018)], "csv_pri.zip"
+    if kind == "missing PWGTP":
+        wy.drop(columns=["PWGTP"]).to_csv(bad, index=False)
+        return ["--pums", str(bad), "--dictionary", str(d2018)], "column PWGTP is missing"
+    if kind == "unknown code":
+        wy.loc[3, "SCHL"] = "31"
+        wy.to_csv(bad, index=False)
+        return ["--pums", str(bad), "--dictionary", str(d2018)], "column SCHL has code '31'"
+    # a dictionary of another year than the data's
+    wy.to_csv(bad, index=False)
+    d2021 = shared / "pums" / "PUMS_Data_Dictionary_2021.csv"
+    return ["--pums", str(bad), "--dictionary", str(d2021), "--year", "2018"], "2021"
+
+
+@pytest.mark.parametrize(
+    "kind", ["truncated zip", "missing PWGTP", "unknown code", "dictionary of another year"]
+)
+def test_bad_pums_input_exits_2_and_writes_nothing(kind: str, tmp_path: Path, shared: Path) -> None:
+    args, match = _bad_pums(kind, tmp_path, shared)
+    out = tmp_path / "p.parquet"
+    _assert_user_error(["--n", "5", "--out", str(out), *args], out, match)
