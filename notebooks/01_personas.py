@@ -146,23 +146,25 @@ def _():
 @app.cell
 def _(census_frame, census_weight, persona_table):
     tvd = charts.panel_tvd(persona_table, census_frame, census_weight)
-    mo.vstack(
-        [
-            charts.demographics_comparison_chart(persona_table, census_frame, census_weight),
-            mo.ui.table(tvd.round(4).rename_axis("panel").reset_index(name="TVD"), selection=None),
-        ]
-    )
+    mo.ui.table(tvd.round(4).rename_axis("panel").reset_index(name="TVD"), selection=None)
     return
 
 
 @app.cell
 def _(census_frame, census_weight, persona_table):
-    mo.ui.tabs(
-        {
-            "Fig. 2 personas": charts.persona_demographics_chart(persona_table),
-            "Fig. 13 census": charts.census_demographics_chart(census_frame, census_weight),
-        }
-    )
+    charts.demographics_comparison_chart(persona_table, census_frame, census_weight)
+    return
+
+
+@app.cell
+def _(persona_table):
+    charts.persona_demographics_chart(persona_table)
+    return
+
+
+@app.cell
+def _(census_frame, census_weight):
+    charts.census_demographics_chart(census_frame, census_weight)
     return
 
 
