@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-from persona_lab.errors import PersonaLabError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from persona_lab.errors import user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-def user_errors(fn: F) -> F:
-    """Turn a ``PersonaLabError`` into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PersonaLabError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command()
@@ -80,7 +62,10 @@ def census_download(
     """Fetch the PUMS person zips and the data dictionary into the cache (checksummed)."""
     from persona_lab.census import download_dictionary, download_pums
 
-    for path in [*download_pums(year, states, cache_dir, mirror), download_dictionary(year, cache_dir, mirror)]:
+    for path in [
+        *download_pums(year, states, cache_dir, mirror),
+        download_dictionary(year, cache_dir, mirror),
+    ]:
         typer.echo(str(path))
 
 

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
-from persona_lab.errors import PersonaLabError
+from persona_lab.errors import PersonaLabError, user_errors
 from persona_lab.llm._cache import CACHE_FILENAME, ResponseCache
 from persona_lab.llm._common import load_prompt
 from persona_lab.llm._cost import estimate_cost
 from persona_lab.llm._spec import get_backend
 from persona_lab.llm._types import LLMFailure, LLMRequest
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 llm_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-def _user_errors(fn: F) -> F:
-    """One line on stderr and exit code 2 for a ``PersonaLabError`` (as the main CLI does)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PersonaLabError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def ping_request() -> LLMRequest:
@@ -41,7 +22,7 @@ def ping_request() -> LLMRequest:
 
 
 @llm_app.command()
-@_user_errors
+@user_errors
 def ping(
     backend: str = typer.Option(
         "local", "--backend", "-b", help="Backend spec, e.g. local, openai:gpt-4o-mini."
@@ -73,7 +54,7 @@ def ping(
 
 
 @llm_app.command()
-@_user_errors
+@user_errors
 def estimate(
     backend: str = typer.Option(..., "--backend", "-b", help="Backend spec or model, e.g. openai:gpt-4o."),
     calls: int = typer.Option(..., min=0, help="Number of requests in the stage."),
@@ -89,7 +70,7 @@ def estimate(
 
 
 @llm_app.command()
-@_user_errors
+@user_errors
 def stats(run_dir: Path = typer.Argument(..., help="Run directory (or its llm_cache.sqlite).")) -> None:
     """Summarize a run's response cache: responses, failures by kind, tokens and cost per model."""
     path = run_dir if run_dir.suffix else run_dir / CACHE_FILENAME
