@@ -54,3 +54,19 @@ def test_generate_from_embedded_model() -> None:
     assert report.draws == 5000 + report.rejected
     assert report.rejection_rate < 0.02
     assert all(parse_persona(t).to_text() == t for t in personas["text"].head(200))
+
+
+@pytest.mark.slow
+def test_paper_size_from_12_states_and_embedded_model_identical_on_rerun(shared: Path) -> None:
+    """PERSONA's 1,586 personas (1,000 train), seeded: the same table twice, from PUMS and from the model."""
+    from persona_lab.census import load_embedded_model
+
+    frame = load_persona_frame(_pums_files(shared), 2018)
+    assert frame["state"].nunique() == 12
+    for source in (PumsSource(frame), load_embedded_model()):
+        first, _ = generate_personas(source, 1586, seed=0)
+        again, _ = generate_personas(source, 1586, seed=0)
+        assert len(first) == 1586 and (first["split"] == "train").sum() == 1000
+        assert first.equals(again)
+        other, _ = generate_personas(source, 1586, seed=1)
+        assert not first["text"].equals(other["text"])
