@@ -22,15 +22,26 @@ def reproduce(
     run_name: str | None = typer.Option(None, "--name", help="Run name (runs/<name>)."),
     seed: int | None = typer.Option(None, help="Master seed."),
     figures: Path = typer.Option(Path("figures"), help="Where the figures are written."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print each stage's LLM calls, tokens and cost; call nothing."
+    ),
 ) -> None:
     """Run every stage into a run directory and regenerate every figure (the main job)."""
     from persona_lab.config import load_config
+    from persona_lab.pipeline import estimate_run
     from persona_lab.pipeline import reproduce as run
 
     overrides: dict[str, Any] = {"name": run_name, "seed": seed}
     if backend:
         overrides["llm"] = {"backend": backend}
     cfg = load_config(preset, config, **overrides)  # type: ignore[arg-type]
+    if dry_run:
+        typer.echo(f"dry run of preset {cfg.preset} on {cfg.llm.backend} (upper bounds; nothing is called)")
+        table = estimate_run(cfg)
+        typer.echo(
+            table.to_string(index=False, na_rep="n/a (no price)", formatters={"usd": "${:,.4f}".format})
+        )
+        return
     run(cfg, figures_dir=figures)
 
 

@@ -148,3 +148,50 @@ def _json_ready(obj: object) -> object:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     return str(obj)
+
+
+def estimate_run(cfg: RunConfig) -> pd.DataFrame:
+    """Dry run: the LLM calls, tokens and cost of every stage of ``cfg``, without calling any model.
+
+    The requests are the real ones (the procedural personas are drawn, the prompts rule-filtered), so token
+    counts are measured on the actual text; output tokens are the ``max_tokens`` upper bound. Not counted:
+    redraws of profiles the LLM check rejects (PERSONA: about 8.5 % more checks) and JSON repair attempts.
+    """
+    from persona_lab.llm import estimate_cost, parse_spec
+    from persona_lab.personas import consistency_request, enrichment_request, generate_personas
+    from persona_lab.prompts import controversy_request, load_prompts, rule_filter, topic_name_request
+
+    source, *_ = census_stage(cfg)
+    personas, _ = generate_personas(source, cfg.personas.n, cfg.seed)
+    rows = personas.to_dict("records")
+    n_enrich = len(rows) if cfg.personas.enrich is None else min(cfg.personas.enrich, len(rows))
+    prompts = rule_filter(load_prompts(cfg.prompts.source), cfg)
+    kept = prompts.loc[prompts["kept"], "text"].tolist()
+    classified = kept if cfg.prompts.limit is None else kept[: cfg.prompts.limit]
+    stages = {
+        "personas: LLM consistency check": (
+            [consistency_request(r, config=cfg) for r in rows] if cfg.personas.llm_consistency else []
+        ),
+        "personas: enrichment": [enrichment_request(r, config=cfg) for r in rows[:n_enrich]],
+        "prompts: controversy classifier": (
+            [controversy_request(t) for t in classified] if cfg.prompts.llm_filter else []
+        ),
+        "prompts: topic names": [topic_name_request(classified[:5], [])] * cfg.prompts.n_topics,
+    }
+    model = parse_spec(cfg.llm.backend).model or cfg.llm.backend
+    rows_out = []
+    for stage, requests in stages.items():
+        est = estimate_cost(requests, model, prices=cfg.llm.prices, batch=cfg.llm.batch)
+        rows_out.append(
+            {
+                "stage": stage,
+                "calls": est.calls,
+                "input_tokens": est.input_tokens,
+                "max_output_tokens": est.output_tokens,
+                "usd": est.usd if est.priced else None,
+            }
+        )
+    table = pd.DataFrame(rows_out).astype({"usd": float})
+    total = {"stage": "total", **table.drop(columns="stage").sum(min_count=1).to_dict()}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    return table.astype({"calls": int, "input_tokens": int, "max_output_tokens": int})

@@ -11,7 +11,7 @@ from persona_lab.cli import app
 from persona_lab.config import load_config
 from persona_lab.io import read_table
 from persona_lab.llm import LLMError
-from persona_lab.pipeline import reproduce
+from persona_lab.pipeline import estimate_run, reproduce
 
 FIGURES = (
     "fig02_persona_demographics",
@@ -77,3 +77,25 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "configuration field personas.n" in result.output
     assert not (tmp_path / "f").exists()
+
+
+def test_dry_run_counts_every_stage_and_prices_it(tmp_path):
+    cfg = load_config(
+        "tiny",
+        runs_dir=tmp_path,
+        personas={"n": 12, "n_train": 8, "enrich": 3},
+        prompts={"limit": 5, "n_topics": 2},
+        llm={"backend": "openai:my-model", "prices": {"my-model": (1.0, 0.5, 2.0)}},
+    )
+    table = estimate_run(cfg).set_index("stage")
+    assert table["calls"].to_dict() == {
+        "personas: LLM consistency check": 12,
+        "personas: enrichment": 3,
+        "prompts: controversy classifier": 5,
+        "prompts: topic names": 2,
+        "total": 22,
+    }
+    # $1 per 1M input tokens, $2 per 1M output tokens (output = the max_tokens upper bound)
+    expected = (table["input_tokens"] * 1.0 + table["max_output_tokens"] * 2.0) / 1e6
+    assert table["usd"].to_numpy() == pytest.approx(expected.to_numpy())
+    assert not tmp_path.joinpath("tiny").exists()  # a dry run writes nothing
