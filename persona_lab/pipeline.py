@@ -125,12 +125,20 @@ def reproduce(cfg: RunConfig, figures_dir: str | Path = "figures", console: Cons
     summary["topics"] = topics["topic_name"].tolist()
     console.print(f"prompts: {int(prompts['kept'].sum()):,} kept of {len(prompts):,}; {len(topics)} topics")
 
-    summary["llm"] = cache.totals()
+    llm = cache.totals()
+    llm["cached_token_share"] = (
+        llm["cached_input_tokens"] / llm["input_tokens"] if llm["input_tokens"] else None
+    )
+    summary["llm"] = llm
     summary["seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(_json_ready(summary), indent=2) + "\n"
     write_text(run_dir / "summary.json", text)
     console.print(f"persona vs census TVD per panel: {summary['persona_vs_census_tvd']}")
     console.print(f"prompt funnel: {summary['prompt_funnel']}")
+    console.print(
+        f"LLM: {llm['responses']:,} answers, {llm['failures']:,} recorded failures, {llm['input_tokens']:,} input "
+        f"tokens ({llm['cached_token_share'] or 0:.0%} cached), {llm['output_tokens']:,} output, ${llm['cost_usd']:.4f}"
+    )
     console.print(f"done in {summary['seconds']} s: {run_dir / 'summary.json'}, figures in {figures_dir}/")
     return run_dir
 
