@@ -8,7 +8,6 @@ with app.setup:
 
     import marimo as mo
     import numpy as np
-    import pandas as pd
 
     from persona_lab import census, charts, personas
     from persona_lab.paths import shared_data_dir

@@ -12,7 +12,9 @@ from persona_lab.errors import PersonaLabError
 from persona_lab.io import atomic_path
 
 
-def export_ipynb(notebooks_dir: str | Path = "notebooks", out_dir: str | Path = "notebooks/ipynb") -> list[Path]:
+def export_ipynb(
+    notebooks_dir: str | Path = "notebooks", out_dir: str | Path = "notebooks/ipynb"
+) -> list[Path]:
     """Run every ``NN_*.py`` marimo notebook and write it as ``<out_dir>/NN_*.ipynb`` with outputs.
 
     Uses ``marimo export ipynb --include-outputs`` (which needs ``nbformat``: ``pip install
@@ -29,7 +31,18 @@ def export_ipynb(notebooks_dir: str | Path = "notebooks", out_dir: str | Path = 
     for nb in paths:
         target = Path(out_dir) / f"{nb.stem}.ipynb"
         with atomic_path(target) as tmp:
-            cmd = [sys.executable, "-m", "marimo", "export", "ipynb", str(nb), "-o", str(tmp), "--include-outputs", "-f"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "marimo",
+                "export",
+                "ipynb",
+                str(nb),
+                "-o",
+                str(tmp),
+                "--include-outputs",
+                "-f",
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

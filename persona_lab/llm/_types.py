@@ -36,7 +36,9 @@ class LLMRequest(BaseModel):
 
     @classmethod
     def chat(cls, user: str, system: str | None = None, **kw: Any) -> LLMRequest:
-        msgs = ([Message(role="system", content=system)] if system else []) + [Message(role="user", content=user)]
+        msgs = ([Message(role="system", content=system)] if system else []) + [
+            Message(role="user", content=user)
+        ]
         return cls(messages=tuple(msgs), **kw)
 
 
@@ -72,7 +74,17 @@ class LLMResponse(BaseModel):
     """The request's cache key."""
 
 
-FailureKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "invalid_request", "refusal", "unparseable", "other"]
+FailureKind = Literal[
+    "rate_limit",
+    "server",
+    "timeout",
+    "connection",
+    "auth",
+    "invalid_request",
+    "refusal",
+    "unparseable",
+    "other",
+]
 
 
 class LLMFailure(BaseModel):
