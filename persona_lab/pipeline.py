@@ -165,7 +165,7 @@ def estimate_run(cfg: RunConfig) -> pd.DataFrame:
     counts are measured on the actual text; output tokens are the ``max_tokens`` upper bound. Not counted:
     redraws of profiles the LLM check rejects (PERSONA: about 8.5 % more checks) and JSON repair attempts.
     """
-    from persona_lab.llm import estimate_cost, parse_spec
+    from persona_lab.llm import estimate_cost
     from persona_lab.personas import consistency_request, enrichment_request, generate_personas
     from persona_lab.prompts import controversy_request, load_prompts, rule_filter, topic_name_request
 
@@ -186,10 +186,10 @@ def estimate_run(cfg: RunConfig) -> pd.DataFrame:
         ),
         "prompts: topic names": [topic_name_request(classified[:5], [])] * cfg.prompts.n_topics,
     }
-    model = parse_spec(cfg.llm.backend).model or cfg.llm.backend
     rows_out = []
     for stage, requests in stages.items():
-        est = estimate_cost(requests, model, prices=cfg.llm.prices, batch=cfg.llm.batch)
+        # the whole spec, so a self-hosted ``@url`` server is costed 0 as in the real run
+        est = estimate_cost(requests, cfg.llm.backend, prices=cfg.llm.prices, batch=cfg.llm.batch)
         rows_out.append(
             {
                 "stage": stage,

@@ -99,3 +99,17 @@ def test_dry_run_counts_every_stage_and_prices_it(tmp_path):
     expected = (table["input_tokens"] * 1.0 + table["max_output_tokens"] * 2.0) / 1e6
     assert table["usd"].to_numpy() == pytest.approx(expected.to_numpy())
     assert not tmp_path.joinpath("tiny").exists()  # a dry run writes nothing
+
+
+def test_dry_run_of_a_self_hosted_server_costs_nothing(tmp_path):
+    # gpt-4o is in the price table, but behind @url it is a self-hosted server: the run costs 0, so must the estimate
+    cfg = load_config(
+        "tiny",
+        runs_dir=tmp_path,
+        personas={"n": 4, "n_train": 2, "enrich": 1},
+        prompts={"limit": 2, "n_topics": 2},
+        llm={"backend": "openai:gpt-4o@http://127.0.0.1:8000/v1"},
+    )
+    table = estimate_run(cfg).set_index("stage")
+    assert table.loc["total", "calls"] == 4 + 1 + 2 + 2
+    assert table["usd"].isna().all()
