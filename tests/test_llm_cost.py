@@ -14,6 +14,7 @@ from persona_lab.llm import (
     DEFAULT_PRICES,
     LLMRequest,
     ModelPrice,
+    ResponseCache,
     Usage,
     cost_usd,
     estimate_cost,
@@ -141,3 +142,16 @@ def test_cli_ping_estimate_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(_cli, "get_backend", get_backend)
     bad = runner.invoke(_cli.llm_app, ["ping", "--backend", "openai:gpt-4o"])
     assert bad.exit_code == 2 and "OPENAI_API_KEY is not set" in bad.output
+
+
+def test_cli_stats_reads_a_run_directory_with_a_dot_in_its_name(tmp_path: Path) -> None:
+    from persona_lab.llm import _cli
+
+    run_dir = tmp_path / "tiny.2026-11"
+    run_dir.mkdir()
+    ResponseCache(run_dir).close()  # a directory: the cache is <dir>/llm_cache.sqlite
+    stats = CliRunner().invoke(_cli.llm_app, ["stats", str(run_dir)])
+    assert stats.exit_code == 0, stats.output
+    assert "no responses" in stats.output and "failures: 0" in stats.output
+    missing = CliRunner().invoke(_cli.llm_app, ["stats", str(tmp_path / "other.run")])
+    assert missing.exit_code == 2 and "no response cache here" in missing.output

@@ -73,7 +73,7 @@ def estimate(
 @user_errors
 def stats(run_dir: Path = typer.Argument(..., help="Run directory (or its llm_cache.sqlite).")) -> None:
     """Summarize a run's response cache: responses, failures by kind, tokens and cost per model."""
-    path = run_dir if run_dir.suffix else run_dir / CACHE_FILENAME
+    path = run_dir / CACHE_FILENAME if run_dir.is_dir() else run_dir
     if not path.is_file():
         raise PersonaLabError(
             f"{path}: no response cache here; pass the run directory of a run that called an LLM"
