@@ -253,7 +253,7 @@ class _OpenAIAdapter(_Adapter):
 
     def line(self, key: str, request: LLMRequest) -> dict[str, Any]:
         body = {"messages": [{"role": m.role, "content": m.content} for m in request.messages]}
-        body.update(self.backend._params(request))
+        body.update(self.backend.build_params(request))
         return {"custom_id": key, "method": "POST", "url": self.endpoint, "body": body}
 
     def submit(self, lines: list[dict[str, Any]]) -> tuple[str, str]:

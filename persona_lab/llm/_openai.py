@@ -146,8 +146,6 @@ class OpenAIBackend:
             }
         return params
 
-    _params = build_params  # the former private name, kept for callers that use it
-
     async def _create(self, messages: list[dict[str, str]], params: dict[str, Any]) -> tuple[str, Usage]:
         oa = self._openai
         params = self._adapt(params)
