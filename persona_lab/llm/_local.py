@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 
 from persona_lab.errors import PersonaLabError
+from persona_lab.llm._common import StructuredError, parse_json
 from persona_lab.llm._types import LLMError, LLMRequest, LLMResponse, Usage
 
 if TYPE_CHECKING:
@@ -163,25 +164,18 @@ def _schema_grammar(schema_json: str) -> LlamaGrammar:
 
 
 def parse_json_answer(text: str, schema: dict[str, Any]) -> Any:
-    """Parse ``text`` as JSON and validate it against ``schema``.
+    """Parse ``text`` as JSON and validate it against ``schema`` (``_common.parse_json``).
 
     Raises:
-        LLMError: kind ``unparseable`` when the text is not JSON or violates the schema.
+        LLMError: kind ``unparseable`` when the text is not JSON or violates the schema, ``invalid_request``
+            when the schema itself is invalid.
     """
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LLMError(
-            "unparseable", f"answer is not valid JSON ({exc.msg} at char {exc.pos}): {text[:200]!r}"
-        ) from exc
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
-        raise LLMError("unparseable", f"answer violates the JSON schema at {where}: {exc.message}") from exc
+        return parse_json(text, schema)
+    except StructuredError as exc:
+        raise LLMError("unparseable", f"answer {text[:200]!r} rejected: {exc}") from exc
     except jsonschema.SchemaError as exc:
         raise LLMError("invalid_request", f"the request's JSON schema is invalid: {exc.message}") from exc
-    return value
 
 
 class LocalBackend:
