@@ -160,6 +160,17 @@ def test_backend_exception_is_recorded_not_dropped(tmp_path: Path) -> None:
     assert res[1].text == "FINE"
 
 
+def test_a_backends_user_error_reaches_the_caller_as_is(tmp_path: Path) -> None:
+    # e.g. a GGUF file that exists but does not load: one PersonaLabError, not an ExceptionGroup
+    class Unloadable(Echo):
+        async def complete(self, request: LLMRequest) -> LLMResponse:
+            raise PersonaLabError("local backend: cannot load /m.gguf as a GGUF model")
+
+    reqs = [LLMRequest.chat(f"q{i}") for i in range(3)]
+    with pytest.raises(PersonaLabError, match="cannot load /m.gguf"):
+        run_requests(reqs, Unloadable(), cache=tmp_path, config=cfg(concurrency=2), progress=False)
+
+
 def test_auth_error_stops_the_stage_keeping_completed_calls(tmp_path: Path) -> None:
     be = Echo(fail={"q5": [LLMError("auth", "invalid api key")]})
     reqs = [LLMRequest.chat(f"q{i}") for i in range(10)]

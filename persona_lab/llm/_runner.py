@@ -517,6 +517,8 @@ async def _run(
         abort = group.exceptions[0]
         assert isinstance(abort, _AuthAbort)
         raise PersonaLabError(_auth_message(be, abort.failure.reason)) from None
+    except* PersonaLabError as group:  # e.g. a local model file that does not load: the user's error, as is
+        raise group.exceptions[0] from None
     return results  # type: ignore[return-value]
 
 
