@@ -96,3 +96,37 @@ def tmp_copy_with_relp(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "psam_p56.csv"
     p.write_text("\n".join(text.splitlines()[:20]) + "\n")
     return p
+
+
+def test_household_errors_name_the_file(tmp_path: Path, wy_text: str, shared: Path) -> None:
+    # Errors raised while deriving household attributes (HHT2, FPARC, HHL) name the file like the others.
+    df = pd.read_csv(io.StringIO(wy_text), dtype=str, keep_default_na=False, nrows=200)
+    head = df.index[df["SERIALNO"].duplicated(keep=False) & (df["RELP"] == "00")][0]
+    serial = df.at[head, "SERIALNO"]
+    members = df.index[df["SERIALNO"] == serial]
+    dictionary = shared / "pums" / "PUMS_Data_Dictionary_2018.csv"
+    bad = tmp_path / "psam_p56.csv"
+
+    df.drop(index=head).to_csv(bad, index=False)  # a cut file: the household lost its reference person
+    with pytest.raises(PersonaLabError) as exc:
+        load_persona_frame([bad], 2018, dictionary)
+    assert str(exc.value).startswith(f"{bad}: SERIALNO {serial}: household has 0 reference persons")
+
+    gq_code = df.copy()
+    gq_code.loc[head, "RELP"] = "16"  # a group-quarters code inside a housing unit
+    gq_code.to_csv(bad, index=False)
+    with pytest.raises(PersonaLabError) as exc:
+        load_persona_frame([bad], 2018, dictionary)
+    assert str(exc.value).startswith(f"{bad}: SERIALNO {serial}: housing-unit person")
+
+    lanp = df.copy()
+    lanp.loc[members, "LANX"] = "1"
+    lanp.loc[members, "LANP"] = "625"  # a pre-2016 language code; the householder speaks first
+    lanp.to_csv(bad, index=False)
+    with pytest.raises(PersonaLabError) as exc:
+        load_persona_frame([bad], 2018, dictionary)
+    msg = str(exc.value)
+    assert msg.startswith(
+        f"{bad}: SERIALNO {serial} person {df.at[head, 'SPORDER']}: column LANP has code '625'"
+    )
+    assert "4-digit ACS 2016+ language code" in msg and "\n" not in msg

@@ -144,6 +144,20 @@ def relationship_roles(codes: pd.Series, year: int) -> pd.Series:
     return roles
 
 
+_LANP_EXPECTED = "expected a 4-digit ACS 2016+ language code"
+
+
+def _invalid_lanp(lanp: pd.Series) -> pd.Series:
+    """True where ``lanp`` is not a code of the ACS 2016+ language list (1000-9999)."""
+    num = pd.to_numeric(lanp, errors="coerce")
+    return num.isna() | (num < 1000) | (num > 9999)
+
+
+def _where(persons: pd.DataFrame, index: object) -> str:
+    """``"<file>: "`` for a row of :func:`read_pums` output (which names each row's file), else ``""``."""
+    return f"{persons.at[index, 'source_file']}: " if "source_file" in persons.columns else ""
+
+
 def language_group(lanp: pd.Series) -> pd.Series:
     """The ``HHL`` group code of detailed language codes ``LANP`` (ACS 2016+ language code list).
 
@@ -159,10 +173,10 @@ def language_group(lanp: pd.Series) -> pd.Series:
     Raises:
         PersonaLabError: On a code outside 1000-9999.
     """
-    num = pd.to_numeric(lanp, errors="coerce")
-    if (num.isna() | (num < 1000) | (num > 9999)).any():
-        bad = lanp[num.isna() | (num < 1000) | (num > 9999)].iloc[0]
-        raise PersonaLabError(f"column LANP has code {bad!r}; expected a 4-digit ACS 2016+ language code")
+    invalid = _invalid_lanp(lanp)
+    if invalid.any():
+        raise PersonaLabError(f"column LANP has code {lanp[invalid].iloc[0]!r}; {_LANP_EXPECTED}")
+    num = pd.to_numeric(lanp)
     group = np.select(
         [num == 1200, num <= 1564, num < 1675, num <= 3600],
         ["2", "3", "5", "4"],
@@ -223,7 +237,7 @@ def derive_household_codes(persons: pd.DataFrame, year: int) -> pd.DataFrame:
     if (role == "group_quarters").any():
         bad = hh.loc[role == "group_quarters"].iloc[0]
         raise PersonaLabError(
-            f"SERIALNO {bad['SERIALNO']}: housing-unit person with a group-quarters relationship code "
+            f"{_where(persons, bad.name)}SERIALNO {bad['SERIALNO']}: housing-unit person with a group-quarters relationship code "
             f"{bad[rel_col]!r}"
         )
     age = pd.to_numeric(hh["AGEP"], errors="coerce")
@@ -233,8 +247,9 @@ def derive_household_codes(persons: pd.DataFrame, year: int) -> pd.DataFrame:
     if (heads != 1).any():
         bad_serial = heads.index[(heads != 1).to_numpy()][0]
         count = int(heads[bad_serial])
+        first_member = key.index[(key == bad_serial).to_numpy()][0]
         raise PersonaLabError(
-            f"SERIALNO {bad_serial}: household has {count} reference persons ({rel_col}), expected 1; "
+            f"{_where(persons, first_member)}SERIALNO {bad_serial}: household has {count} reference persons ({rel_col}), expected 1; "
             f"pass complete PUMS person files (every member of a household)"
         )
     never_married = hh["MAR"].astype(str).str.strip() == "5"
@@ -292,6 +307,14 @@ def derive_household_codes(persons: pd.DataFrame, year: int) -> pd.DataFrame:
     first = spk.drop_duplicates("key")
     lang = pd.Series("1", index=agg.index, dtype=object)
     if not first.empty:
+        invalid = _invalid_lanp(first["LANP"])
+        if invalid.any():
+            i = first.index[invalid.to_numpy()][0]
+            raise PersonaLabError(
+                f"{_where(persons, i)}SERIALNO {persons.at[i, 'SERIALNO']} person {persons.at[i, 'SPORDER']}: "
+                f"column LANP has code {first.at[i, 'LANP']!r} for a speaker of another language (LANX 1); "
+                f"{_LANP_EXPECTED}"
+            )
         lang.loc[first["key"].to_numpy()] = language_group(first["LANP"]).to_numpy()
     hh_codes["HHL"] = lang
 
