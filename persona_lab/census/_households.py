@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from persona_lab.census._pums import relationship_column
 from persona_lab.errors import PersonaLabError
 
 Role = Literal[
@@ -131,8 +132,8 @@ def relationship_roles(codes: pd.Series, year: int) -> pd.Series:
     Raises:
         PersonaLabError: On a code outside the year's relationship variable.
     """
-    table = RELP_ROLES if year <= 2018 else RELSHIPP_ROLES
-    var = "RELP" if year <= 2018 else "RELSHIPP"
+    var = relationship_column(year)
+    table = RELP_ROLES if var == "RELP" else RELSHIPP_ROLES
     norm = codes.astype(str).str.strip().str.zfill(2)
     roles = norm.map(table)
     if roles.isna().any():
@@ -220,7 +221,7 @@ def derive_household_codes(persons: pd.DataFrame, year: int) -> pd.DataFrame:
     Raises:
         PersonaLabError: If a household has no or several reference persons (an incomplete file).
     """
-    rel_col = "RELP" if year <= 2018 else "RELSHIPP"
+    rel_col = relationship_column(year)
     n = len(persons)
     serial = persons["SERIALNO"].astype(str).to_numpy()
     gq = pd.Series(np.char.find(serial.astype(str), "GQ") >= 0, index=persons.index)
