@@ -130,3 +130,13 @@ def test_household_errors_name_the_file(tmp_path: Path, wy_text: str, shared: Pa
         f"{bad}: SERIALNO {serial} person {df.at[head, 'SPORDER']}: column LANP has code '625'"
     )
     assert "4-digit ACS 2016+ language code" in msg and "\n" not in msg
+
+
+def test_unknown_detail_or_group_quarters_option(shared: Path) -> None:
+    # A misspelt option must not silently select the other branch ("Coarse" would decode full labels).
+    raw = read_pums([shared / "pums" / "psam_p56_2018_1yr_WY.csv"], 2018)
+    d18 = read_dictionary(shared / "pums" / "PUMS_Data_Dictionary_2018.csv")
+    with pytest.raises(PersonaLabError, match=r"detail='Coarse': expected 'coarse' or 'full'"):
+        decode_persons(raw, d18, detail="Coarse")  # type: ignore[arg-type]
+    with pytest.raises(PersonaLabError, match=r"group_quarters='dorp': expected 'keep' or 'drop'"):
+        decode_persons(raw, d18, group_quarters="dorp")  # type: ignore[arg-type]

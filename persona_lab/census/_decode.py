@@ -334,6 +334,10 @@ def decode_persons(
     Returns:
         The persona frame: ``CENSUS_ATTRIBUTES``, ``OPTIONAL_ATTRIBUTES`` and ``META_COLUMNS``.
     """
+    if detail not in ("coarse", "full"):
+        raise PersonaLabError(f"detail={detail!r}: expected 'coarse' or 'full'")
+    if group_quarters not in ("keep", "drop"):
+        raise PersonaLabError(f"group_quarters={group_quarters!r}: expected 'keep' or 'drop'")
     year = dictionary.year
     if raw.empty:
         raise PersonaLabError("no person records to decode")
