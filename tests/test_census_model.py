@@ -350,6 +350,10 @@ def test_fit_rejects_bad_frames() -> None:
         fit_census_model(frame)
     with pytest.raises(PersonaLabError, match=r"no category holds 10 records \(50 records in all\)"):
         fit_census_model(_synthetic_frame(50, 1))
+    not_an_age = _synthetic_frame(50, 1).astype({"age": object})
+    not_an_age.loc[3, "age"] = "abc"
+    with pytest.raises(PersonaLabError, match=r"column 'age': value 'abc' is not an age in 0\.\.99"):
+        fit_census_model(not_an_age)
 
 
 def test_sample_rejects_negative_n(synthetic_model: CensusModel) -> None:

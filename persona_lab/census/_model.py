@@ -1173,8 +1173,8 @@ def fit_census_model(
         raise PersonaLabError(f"age bands {list(age_band_starts)}: expected increasing starts beginning at 0")
     w = pd.to_numeric(frame["weight"]).to_numpy(dtype=float)
     starts = tuple(int(s) for s in age_band_starts)
+    age_band = _age_bands(frame["age"], starts, max_age)  # a value that is no age: PersonaLabError
     age = pd.to_numeric(frame["age"]).astype(np.int64)
-    age_band = _age_bands(age, starts, max_age)
 
     income = pd.to_numeric(frame["income"], errors="coerce").to_numpy(dtype=float)
     positive = income > 0
