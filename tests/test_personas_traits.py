@@ -116,6 +116,9 @@ def test_sample_seeds_distinct_and_uniform() -> None:
     assert sample_seeds(pool, 3, 0, np.random.default_rng(5)) == [[], [], []]
     with pytest.raises(PersonaLabError, match="only 4 entries"):
         sample_seeds(pool, 1, 5, np.random.default_rng(5))
+    # a negative count would otherwise select len(pool) - 1 seeds (argpartition reads it from the end)
+    with pytest.raises(PersonaLabError, match="asked for -1 seeds per persona"):
+        sample_seeds(pool, 2, -1, np.random.default_rng(5))
 
 
 def test_add_traits_columns_and_counts() -> None:

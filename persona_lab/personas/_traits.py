@@ -210,6 +210,8 @@ def sample_seeds(pool: tuple[str, ...], n: int, k: int, rng: np.random.Generator
     Each row is the first ``k`` positions of an independent uniform random permutation of the pool (argsort of
     ``rng.random((n, len(pool)))``), so every ordered ``k``-subset is equally likely.
     """
+    if k < 0:
+        raise PersonaLabError(f"asked for {k} seeds per persona; the number of seeds must be >= 0")
     if k > len(pool):
         raise PersonaLabError(
             f"asked for {k} seeds per persona but the seed list has only {len(pool)} entries"
