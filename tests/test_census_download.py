@@ -150,3 +150,23 @@ def test_load_states_from_a_mirror(shared: Path, tmp_path: Path) -> None:
     frame = load_states(2018, ["ND"], cache_dir=tmp_path / "cache", mirror=mirror)
     assert len(frame) == 7876 and set(frame["state"]) == {"ND"}
     assert not (tmp_path / "cache").exists()  # nothing downloaded
+
+
+def test_file_put_in_the_cache_by_hand_is_used_offline(shared: Path, tmp_path: Path) -> None:
+    # The offline error says "Download the file by hand to <cache path>"; a file put there (no .sha256
+    # sidecar) is then used without the network instead of being fetched again.
+    closed = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(PersonaLabError) as exc:
+        download_pums(2018, "RI", cache_dir=tmp_path, base_url=closed)
+    dest = tmp_path / "pums" / "2018" / "csv_pri.zip"
+    assert f"by hand to {dest}" in str(exc.value)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes((shared / "pums" / "zips" / "csv_pri.zip").read_bytes())
+    assert download_pums(2018, "RI", cache_dir=tmp_path, base_url=closed) == [dest]
+    with pytest.raises(PersonaLabError) as exc:
+        download_dictionary(2018, cache_dir=tmp_path, base_url=closed)
+    dict_dest = tmp_path / "2018" / "PUMS_Data_Dictionary_2018.csv"
+    assert f"by hand to {dict_dest}" in str(exc.value)
+    dict_dest.parent.mkdir(parents=True, exist_ok=True)
+    dict_dest.write_bytes((shared / "pums" / "PUMS_Data_Dictionary_2018.csv").read_bytes())
+    assert download_dictionary(2018, cache_dir=tmp_path, base_url=closed) == dict_dest

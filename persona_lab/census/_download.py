@@ -10,8 +10,10 @@ Site"):
 
 Files are cached under ``$PERSONA_LAB_CACHE`` (default ``~/.cache/persona_lab``) as
 ``pums/{year}/csv_p{st}.zip`` with a ``.sha256`` sidecar written after a complete download; a cached
-file whose content no longer matches its sidecar is fetched again. A local mirror directory (a copy of
-the Census Bureau tree, or a flat folder of the same file names) is used before the network.
+file whose content no longer matches its sidecar is fetched again. A file without a sidecar was put there
+by hand (as the offline error message suggests; downloads land atomically, never half-written) and is used
+as it is. A local mirror directory (a copy of the Census Bureau tree, or a flat folder of the same file
+names) is used before the network.
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ def verify_cached(path: Path) -> bool:
         return False
     recorded = side.read_text(encoding="utf-8").split()
     return bool(recorded) and recorded[0] == sha256_file(path)
+
+
+def _cached(path: Path) -> bool:
+    """True if ``path`` can be used without a download: it matches its sidecar, or has none (put by hand)."""
+    if not path.is_file():
+        return False
+    return not _sidecar(path).is_file() or verify_cached(path)
 
 
 def fetch(url: str, dest: Path, *, timeout: float = TIMEOUT_S) -> Path:
@@ -133,7 +142,8 @@ def download_pums(
     """Fetch the 1-year ACS PUMS person zips of ``states`` for ``year``; return their local paths.
 
     Order of sources per state: ``mirror`` (``{mirror}/{year}/1-Year/csv_p{st}.zip`` or
-    ``{mirror}/csv_p{st}.zip``), a verified cached copy, then ``{base_url}/{year}/1-Year/csv_p{st}.zip``.
+    ``{mirror}/csv_p{st}.zip``), a cached copy (checked against its sidecar when it has one), then
+    ``{base_url}/{year}/1-Year/csv_p{st}.zip``.
 
     Args:
         year: ACS year, e.g. ``2019``.
@@ -161,7 +171,7 @@ def download_pums(
             out.append(local)
             continue
         dest = root / "pums" / str(year) / name
-        if not verify_cached(dest):
+        if not _cached(dest):
             fetch(f"{base_url.rstrip('/')}/{year}/1-Year/{name}", dest)
         try:
             _check_zip(dest, member)
@@ -180,7 +190,7 @@ def download_dictionary(
     *,
     base_url: str = CENSUS_DICTIONARY_URL,
 ) -> Path:
-    """Fetch ``PUMS_Data_Dictionary_{year}.csv`` (mirror, verified cache, then the Census Bureau).
+    """Fetch ``PUMS_Data_Dictionary_{year}.csv`` (mirror, cache, then the Census Bureau).
 
     The cached copy lives at ``{cache}/{year}/PUMS_Data_Dictionary_{year}.csv``, where
     :func:`load_dictionary` finds it.
@@ -190,6 +200,6 @@ def download_dictionary(
     if local is not None:
         return local
     dest = resolve_cache_dir(cache_dir) / str(year) / name
-    if not verify_cached(dest):
+    if not _cached(dest):
         fetch(f"{base_url.rstrip('/')}/{name}", dest)
     return dest
