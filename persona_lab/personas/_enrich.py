@@ -43,8 +43,9 @@ from persona_lab.config import RunConfig
 from persona_lab.errors import PersonaLabError
 from persona_lab.io import write_table
 from persona_lab.llm._types import LLMFailure, LLMRequest, LLMResponse
-from persona_lab.personas._quality import NOT_APPLICABLE, is_missing
+from persona_lab.personas._quality import is_missing
 from persona_lab.personas._schema import OPEN_ENDED_KEYS, TEXT_ORDER
+from persona_lab.personas._text import NOT_APPLICABLE
 
 if TYPE_CHECKING:
     from persona_lab.census._schema import CensusSource

@@ -33,15 +33,13 @@ import pandas as pd
 
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
 from persona_lab.personas._schema import OPEN_ENDED_KEYS
+from persona_lab.personas._text import NOT_APPLICABLE
 
 OPEN_ENDED_ATTRIBUTES: tuple[str, ...] = OPEN_ENDED_KEYS
 """The seven attributes PERSONA has an LLM write, in PERSONA's key order."""
 
 MAX_FIELD_WORDS = 25
 """A value is "short" with at most this many words (released PERSONA data: max 24, medians 1-8)."""
-
-NOT_APPLICABLE = "Not applicable"
-"""PERSONA's wording for an attribute that does not apply to the person (e.g. young children)."""
 
 Lean = Literal["left", "right", "center", "mixed", "unformed", "other", "missing"]
 """Coarse political lean of an ideology or political-views phrase (see :func:`classify_lean`)."""
