@@ -13,6 +13,7 @@ from rich.console import Console
 from persona_lab import charts
 from persona_lab.config import RunConfig, to_toml
 from persona_lab.io import write_table, write_text
+from persona_lab.llm import ResponseCache
 
 CENSUS_FIGURE_DRAWS = 100_000
 """Draws from the embedded census model that stand in for the microdata in Fig. 13 when no PUMS file is given."""
@@ -48,15 +49,17 @@ def reproduce(cfg: RunConfig, figures_dir: str | Path = "figures", console: Cons
     Returns the run directory. Each stage's table is written atomically as soon as it is complete, and every LLM
     call goes through the run's response cache, so a rerun after a crash resumes where it stopped.
     """
-    from persona_lab.llm import ResponseCache
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(cfg.run_dir / "config.toml", to_toml(cfg))
+    with ResponseCache(cfg.run_dir / "llm_cache.sqlite") as cache:
+        return _run_stages(cfg, Path(figures_dir), console or Console(stderr=True), cache)
+
+
+def _run_stages(cfg: RunConfig, figures_dir: Path, console: Console, cache: ResponseCache) -> Path:
     from persona_lab.personas import check_quality, complete_personas, read_personas, table_from_personas
     from persona_lab.prompts import curate_prompts, funnel_counts
 
-    console = console or Console(stderr=True)
     run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.toml", to_toml(cfg))
-    cache = ResponseCache(run_dir / "llm_cache.sqlite")
     summary: dict[str, object] = {"run_dir": str(run_dir), "backend": cfg.llm.backend}
     started = time.perf_counter()
 
