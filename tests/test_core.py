@@ -61,3 +61,15 @@ def test_to_toml_round_trips(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(to_toml(cfg))
     assert load_config(None, path) == cfg
+
+
+def test_census_contract_matches_persona_keys():
+    """The census contract and PERSONA's key list are written in two places (the census stage does not depend
+    on personas): the census attributes must be exactly PERSONA's keys that are neither open-ended, procedural
+    nor optional, in the same order, and the optional ones the same set."""
+    from persona_lab.census import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
+    from persona_lab.personas import ATTRIBUTE_KEYS, OPEN_ENDED_KEYS, OPTIONAL_KEYS, PROCEDURAL_KEYS
+
+    others = {*OPEN_ENDED_KEYS, *PROCEDURAL_KEYS, *OPTIONAL_KEYS}
+    assert CENSUS_ATTRIBUTES == tuple(k for k in ATTRIBUTE_KEYS if k not in others)
+    assert set(OPTIONAL_ATTRIBUTES) == set(OPTIONAL_KEYS)
