@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ADULT_ROW
 
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
 from persona_lab.errors import PersonaLabError
@@ -23,35 +24,7 @@ from persona_lab.personas import (
     render_texts,
 )
 
-BASE: dict[str, object] = {
-    "age": 40,
-    "sex": "Female",
-    "race": "White alone",
-    "ancestry": "Irish",
-    "household language": "English only",
-    "education": "Bachelor's degree",
-    "employment status": "Civilian employed, at work",
-    "class of worker": "State government employee",
-    "industry category": "EDU-Elementary And Secondary Schools",
-    "occupation category": "EDU-Elementary And Middle School Teachers",
-    "income": 52000.0,
-    "marital status": "Married",
-    "household type": "Married couple household with children of the householder less than 18",
-    "family presence and age": "With related children 5 to 17 years only",
-    "place of birth": "Vermont/VT",
-    "citizenship": "Born in the United States",
-    "veteran status": "Non-Veteran",
-    "disability": "None",
-    "health insurance": "With health insurance coverage",
-    "cognitive difficulty": "No cognitive difficulty",
-    "ability to speak english": None,
-    "vision difficulty": "No vision difficulty",
-    "fertility": "No birth within the past 12 months",
-    "hearing difficulty": "No hearing difficulty",
-    "weight": 12.0,
-    "serialno": "2018HU0000001",
-    "state": "VT",
-}
+BASE = ADULT_ROW
 CHILD = BASE | {
     "age": 9,
     "education": "Grade 3",

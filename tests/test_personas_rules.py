@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import ADULT_ROW
 
 from persona_lab.errors import PersonaLabError
 from persona_lab.personas import RULES, check_rules
 
-ADULT: dict[str, object] = {
-    "age": 40,
-    "sex": "Female",
-    "race": "White alone",
-    "ancestry": "Irish",
-    "household language": "English only",
-    "education": "Bachelor's degree",
-    "employment status": "Civilian employed, at work",
-    "class of worker": "State government employee",
-    "industry category": "EDU-Elementary And Secondary Schools",
-    "occupation category": "EDU-Elementary And Middle School Teachers",
-    "income": 52000.0,
-    "marital status": "Married",
-    "household type": "Married couple household with children of the householder less than 18",
-    "family presence and age": "With related children 5 to 17 years only",
-    "place of birth": "Vermont/VT",
-    "citizenship": "Born in the United States",
-    "veteran status": "Never served in the military",
-    "disability": "None",
-    "health insurance": "With health insurance coverage",
-    "cognitive difficulty": "No",
-    "ability to speak english": None,
-    "vision difficulty": "No",
-    "fertility": "No",
-    "hearing difficulty": "No",
-}
+ADULT: dict[str, object] = ADULT_ROW
 CHILD: dict[str, object] = ADULT | {
     "age": 9,
     "education": "Grade 3",
