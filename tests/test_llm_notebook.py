@@ -1,4 +1,4 @@
-"""The backends notebook runs headless (as a script) and passes ``marimo check``."""
+"""The backends notebook runs headless (as a script)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ import pytest
 from persona_lab.llm import ResponseCache
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "00_backends.py"
-
-
-def test_marimo_check_is_clean() -> None:
-    marimo = Path(sys.executable).with_name("marimo")
-    out = subprocess.run([str(marimo), "check", str(NOTEBOOK)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and not out.stdout.strip(), out.stdout + out.stderr
 
 
 @pytest.mark.slow
