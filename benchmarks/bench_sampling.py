@@ -7,6 +7,10 @@ for the census-model section of benchmarks/RESULTS.md. Times are the best of ``r
 * sample: drawing ``n`` personas from the loaded source (PWGTP-weighted rows vs ancestral model draws);
 * fidelity: the largest per-variable weighted TVD between the draws and the microdata (age and income
   compared on the model's bands).
+
+``--national`` instead measures what raking to the ACS 2018 national margins adds (``census.population =
+"national"``): opening the source (raking) and drawing ``n`` personas, states vs national, for the embedded model
+and the 12 PUMS states, with the largest TVD of the draws to the national margins.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from persona_lab.census import PumsSource, load_persona_frame
-from persona_lab.census._model import EMBEDDED_MODEL_PATH, load_embedded_model, total_variation_distance
+from persona_lab.census import PumsSource, load_persona_frame, national_comparison, national_tvd, open_source
+from persona_lab.census._model import EMBEDDED_MODEL_PATH, load_embedded_model
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
+from persona_lab.census._stats import total_variation_distance
 from persona_lab.census.fit_model import default_pums_files
 
 
@@ -50,11 +55,42 @@ def max_tvd(draws: Any, frame: Any, model: Any) -> tuple[float, str]:
     return worst
 
 
+def national(n: int, repeats: int) -> None:
+    """The time raking adds: open + sample n, population states vs national, model and PUMS."""
+    from persona_lab.config import CensusConfig
+
+    print(
+        f"n = {n:,} personas; best of {repeats}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
+    print()
+    print(
+        "| source | population | open (s) | sample n (s) | max TVD to national margins (item) | ESS after raking |"
+    )
+    print("|---|---|---:|---:|---|---:|")
+    for name, pums in (("embedded model", []), ("12 PUMS states", default_pums_files())):
+        for population in ("states", "national"):
+            cfg = CensusConfig.model_validate({"pums": pums, "population": population})
+            t_open, opened = best_of(repeats, lambda cfg=cfg: open_source(cfg))
+            t_sample, draws = best_of(repeats, lambda o=opened: o.source.sample(n, np.random.default_rng(0)))
+            tvd = national_tvd(national_comparison(draws))
+            ess = f"{opened.raking.ess_after:,.0f}" if opened.raking else ""
+            print(
+                f"| {name} | {population} | {t_open:.2f} | {t_sample:.2f} | {tvd.max():.4f} ({tvd.idxmax()}) "
+                f"| {ess} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--national", action="store_true", help="Measure the time raking to national margins adds."
+    )
     args = parser.parse_args()
+    if args.national:
+        national(args.n, args.repeats)
+        return
     files = default_pums_files()
 
     t_load_pums, frame = best_of(args.repeats, lambda: load_persona_frame(files, 2018))

@@ -7,7 +7,6 @@ with app.setup:
     from pathlib import Path
 
     import marimo as mo
-    import numpy as np
 
     from persona_lab import census, charts, personas
     from persona_lab.paths import shared_data_dir
@@ -51,23 +50,17 @@ def _():
 
 
 @app.cell
-def _(pums_files, source_choice, weighting):
-    if source_choice.value == "PUMS files":
-        census_frame = census.load_persona_frame(pums_files, 2018)
-        source = census.PumsSource(census_frame, weighting=weighting.value)
-        census_weight = "weight"
-        source_note = (
-            f"ACS 2018 PUMS person files of {census_frame['state'].nunique()} states, "
-            f"{len(census_frame):,} records, sampled by `{weighting.value}`"
-        )
-    else:
-        source = census.load_embedded_model()
-        census_frame = source.sample(100_000, np.random.default_rng(12345))
-        census_weight = None
-        source_note = (
-            "the embedded census model (fitted to 12 states' ACS 2018 PUMS); Fig. 13 from 100,000 draws"
-        )
-    mo.md(f"Census source: {source_note}.")
+def _(pums_files, seed_input, source_choice, weighting):
+    from persona_lab.config import CensusConfig as _CensusConfig
+
+    _chosen = pums_files if source_choice.value == "PUMS files" else []
+    opened = census.open_source(
+        _CensusConfig(pums=_chosen, year=2018, weighting=weighting.value), seed=int(seed_input.value)
+    )
+    source = opened.source
+    census_frame = opened.census_table()
+    census_weight = opened.weight_column
+    mo.md(f"Census source: {opened.label}. {opened.description[0].upper()}{opened.description[1:]}.")
     return census_frame, census_weight, source
 
 

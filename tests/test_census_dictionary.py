@@ -7,7 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from persona_lab.census import DataDictionary, load_dictionary, parse_dictionary, read_dictionary
+from persona_lab.census import (
+    SHIPPED_DICTIONARY_YEARS,
+    DataDictionary,
+    load_dictionary,
+    parse_dictionary,
+    read_dictionary,
+)
 from persona_lab.errors import PersonaLabError
 
 
@@ -137,15 +143,30 @@ def test_load_dictionary_next_to_pums_files(
 def test_load_dictionary_from_cache_and_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: Path
 ) -> None:
+    from persona_lab.census._dictionary import SHIPPED_DICTIONARY_DIR, dictionary_candidates
+
     cache = tmp_path / "cache"
     monkeypatch.setenv("PERSONA_LAB_CACHE", str(cache))
-    with pytest.raises(PersonaLabError, match="no PUMS_Data_Dictionary_2021.csv found"):
-        load_dictionary(2021, download=False)
-    (cache / "2021").mkdir(parents=True)
-    (cache / "2021" / "PUMS_Data_Dictionary_2021.csv").write_bytes(
+    # A shipped year resolves offline, after the PUMS files' folder and before the cache.
+    assert (
+        load_dictionary(2021, download=False).source
+        == SHIPPED_DICTIONARY_DIR / "PUMS_Data_Dictionary_2021.csv"
+    )
+    assert dictionary_candidates(2021, [tmp_path / "psam_p50.csv"]) == [
+        tmp_path / "PUMS_Data_Dictionary_2021.csv",
+        tmp_path.parent / "PUMS_Data_Dictionary_2021.csv",
+        SHIPPED_DICTIONARY_DIR / "PUMS_Data_Dictionary_2021.csv",
+        cache / "2021" / "PUMS_Data_Dictionary_2021.csv",
+    ]
+    # A year not shipped: the cache is read (and its year checked), else a clear error.
+    with pytest.raises(PersonaLabError, match="no PUMS_Data_Dictionary_2017.csv found"):
+        load_dictionary(2017, download=False)
+    (cache / "2017").mkdir(parents=True)
+    (cache / "2017" / "PUMS_Data_Dictionary_2017.csv").write_bytes(
         (shared / "pums" / "PUMS_Data_Dictionary_2021.csv").read_bytes()
     )
-    assert load_dictionary(2021, download=False).year == 2021
+    with pytest.raises(PersonaLabError, match="describes ACS 2021, not 2017"):
+        load_dictionary(2017, download=False)
 
 
 def test_load_dictionary_of_wrong_year_in_place(tmp_path: Path, shared: Path) -> None:
@@ -155,3 +176,103 @@ def test_load_dictionary_of_wrong_year_in_place(tmp_path: Path, shared: Path) ->
     )
     with pytest.raises(PersonaLabError, match="describes ACS 2021, not 2018"):
         load_dictionary(2018, near=[tmp_path], download=False)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Shipped dictionaries: a PUMS file the user holds decodes offline
+# --------------------------------------------------------------------------------------------------------
+
+
+def _small_state_zip(shared: Path, folder: Path, rows: int = 400) -> Path:
+    """A Census Bureau style ``csv_pwy.zip`` (member ``psam_p56.csv``) of the first whole households of WY."""
+    import zipfile
+
+    lines = (shared / "pums" / "psam_p56_2018_1yr_WY.csv").read_text(encoding="utf-8").splitlines()
+    header, body = lines[0], lines[1 : rows + 1]
+    last = body[-1].split(",")[1]
+    body = [line for line in body if line.split(",")[1] != last]  # drop the last, maybe partial household
+    folder.mkdir(parents=True)
+    path = folder / "csv_pwy.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("psam_p56.csv", "\n".join([header, *body]) + "\n")
+    return path
+
+
+def test_shipped_dictionaries_are_the_census_bureau_files(shared: Path) -> None:
+    from persona_lab.census._dictionary import SHIPPED_DICTIONARY_DIR
+
+    assert SHIPPED_DICTIONARY_YEARS == (2018, 2019, 2021)
+    for year in SHIPPED_DICTIONARY_YEARS:
+        name = f"PUMS_Data_Dictionary_{year}.csv"
+        assert (SHIPPED_DICTIONARY_DIR / name).read_bytes() == (shared / "pums" / name).read_bytes()
+        assert read_dictionary(SHIPPED_DICTIONARY_DIR / name).year == year
+
+
+def test_shipped_dictionaries_are_package_data() -> None:
+    import tomllib
+
+    from persona_lab.paths import REPO_DIR
+
+    package_data = tomllib.loads((REPO_DIR / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
+    assert "census/data/*.csv" in package_data["persona_lab"]
+
+
+def test_cli_decodes_a_state_zip_offline_with_the_shipped_dictionary(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before the dictionaries shipped: "cannot download ... pass a local mirror directory", an option
+    # `personas` does not have. Any download attempt fails this test.
+    from typer.testing import CliRunner
+
+    import persona_lab.census._download as download
+    from persona_lab.cli import app
+    from persona_lab.io import read_table
+
+    def no_network(url: str, dest: Path, **_: object) -> Path:
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr(download, "fetch", no_network)
+    monkeypatch.setenv("PERSONA_LAB_CACHE", str(tmp_path / "empty-cache"))
+    state_zip = _small_state_zip(shared, tmp_path / "mine")
+    out = tmp_path / "personas.parquet"
+    result = CliRunner().invoke(app, ["personas", "--pums", str(state_zip), "--n", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ACS 2018 PUMS (WY)" in result.stdout
+    table = read_table(out, table="personas")
+    assert len(table) == 20 and set(table["state"]) == {"WY"}
+
+
+def test_a_year_not_shipped_names_options_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from persona_lab.cli import app
+
+    monkeypatch.setenv("PERSONA_LAB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(PersonaLabError) as exc:
+        load_dictionary(2017, near=[tmp_path], download=False)
+    msg = str(exc.value)
+    assert (
+        "no PUMS_Data_Dictionary_2017.csv found" in msg
+        and "ships the dictionaries of 2018, 2019, 2021" in msg
+    )
+    assert "`persona-lab personas --dictionary FILE`" in msg
+    helptext = CliRunner().invoke(app, ["personas", "--help"], terminal_width=200).stdout
+    assert "--dictionary" in helptext and "--pums" in helptext
+
+
+def test_offline_download_advice_names_options_that_exist() -> None:
+    from typer.testing import CliRunner
+
+    from persona_lab.census._download import fetch
+    from persona_lab.cli import app
+    from persona_lab.config import CensusConfig
+
+    with pytest.raises(PersonaLabError) as exc:
+        fetch("http://127.0.0.1:9/csv_pde.zip", Path("/nonexistent/csv_pde.zip"), timeout=2)
+    msg = str(exc.value)
+    assert "`persona-lab census download --mirror DIR`" in msg and "census.mirror" in msg
+    helptext = CliRunner().invoke(app, ["census", "download", "--help"], terminal_width=200).stdout
+    assert "--mirror" in helptext
+    assert "mirror" in CensusConfig.model_fields

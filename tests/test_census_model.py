@@ -16,19 +16,21 @@ from persona_lab.census._model import (
     ABSENT,
     ROOT,
     CensusModel,
-    NodeTable,
-    chow_liu_tree,
+    fit_census_model,
+    load_embedded_model,
+    round_income,
+)
+from persona_lab.census._network import NodeTable, chow_liu_tree, fit_tree_network
+from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES
+from persona_lab.census._stats import (
     conditional_mutual_information,
     cramers_v,
-    fit_census_model,
-    fit_tree_network,
-    load_embedded_model,
+    effective_sample_size,
     mutual_information,
     systematic_counts,
     total_variation_distance,
     weighted_quantiles,
 )
-from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES
 from persona_lab.errors import PersonaLabError
 
 # --------------------------------------------------------------------------------------------------------
@@ -122,6 +124,21 @@ def test_total_variation_distance_and_weighted_quantiles() -> None:
     # level 0.9 = 5.4/6 lies 1.4/1.5 of the way from 7 to 10 -> 9.8.
     w = np.array([1, 1, 2, 1, 1.0])  # weight 2 on the value 7
     assert weighted_quantiles(v, w, np.array([0.5, 0.9])) == pytest.approx([5.0, 9.8])
+
+
+def test_effective_sample_size_hand_computed() -> None:
+    # (1 + 1 + 2)^2 / (1 + 1 + 4) = 16 / 6; equal weights: the record count.
+    assert effective_sample_size([1.0, 1.0, 2.0]) == pytest.approx(16 / 6)
+    assert effective_sample_size(np.full(5, 3.0)) == pytest.approx(5.0)
+    assert effective_sample_size([0.0, 0.0]) == 0.0
+
+
+def test_round_income_follows_the_pums_component_rule() -> None:
+    # $1-7 -> $4; $8-999 -> nearest $10; $1,000-49,999 -> nearest $100; $50,000+ -> nearest $1,000.
+    values = [0, 1, 7, 8, 14, 15, 994, 995, 1049, 1050, 49_949, 49_950, 149_158, 149_500, -149_158, -3, -0.2]
+    expected = [0, 4, 4, 10, 10, 20, 990, 1000, 1000, 1100, 49_900, 50_000, 149_000, 150_000, -149_000, -4, 0]
+    assert round_income(values).tolist() == expected
+    assert np.isnan(round_income([np.nan])[0])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -537,3 +554,23 @@ def test_numeric_values_follow_the_microdata(embedded: CensusModel, frame: pd.Da
         scale = 2.0 if col == "age" else 0.05 * np.abs(data_q).max()
         assert np.abs(model_q - data_q).max() <= scale, (col, data_q, model_q)
     assert draws["income"].between(frame["income"].min(), frame["income"].max()).all()
+
+
+def test_drawn_incomes_are_rounded_as_pums_publishes_them(embedded: CensusModel) -> None:
+    # Before the rounding, 28.5 % of the drawn positive incomes were multiples of $10 ("149158.0").
+    income = embedded.sample(20_000, np.random.default_rng(5))["income"].to_numpy(float)
+    income = income[income != 0]
+    assert len(income) > 10_000
+    assert (income % 10 == 0).mean() > 0.99  # only the $4 amounts are not
+    assert (round_income(income) == income).all()
+
+
+@pytest.mark.slow
+def test_microdata_incomes_are_sums_of_rounded_components(frame: pd.DataFrame) -> None:
+    # PINCP sums components rounded by the rule: 110,168 positive incomes, 59 not a multiple of $10 (a $4
+    # component: "204"), 89 % obey the rule themselves (a sum of two rounded components need not).
+    income = frame["income"].to_numpy(float)
+    positive = income[income > 0]
+    assert len(positive) == 110_168
+    assert int((positive % 10 != 0).sum()) == 59
+    assert 0.88 < (round_income(positive) == positive).mean() < 0.90

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,6 +50,33 @@ def test_weighted_shares_exact():
     assert shares["Marital status", "Never married"] == pytest.approx(1 / 8)
     for _, panel in shares.groupby(level="panel"):
         assert panel.sum() == pytest.approx(1.0)
+
+
+def _shares_row_by_row(df: pd.DataFrame, weight: str | None = None) -> pd.DataFrame:
+    """The former computation: each panel's function mapped over every row."""
+    from persona_lab.charts._demographics import PANELS
+
+    w = df[weight].to_numpy(float) if weight else np.ones(len(df))
+    rows = []
+    for title, column, to_category, order in PANELS:
+        cats = df[column].map(to_category)
+        keep = cats.notna().to_numpy()
+        sums = pd.Series(w[keep]).groupby(cats[keep].to_numpy()).sum()
+        total = sums.sum()
+        for i, cat in enumerate(order):
+            rows.append((title, cat, float(sums.get(cat, 0.0) / total) if total else 0.0, i))
+    return pd.DataFrame(rows, columns=["panel", "category", "share", "order"])
+
+
+def test_shares_per_distinct_value_equal_the_row_by_row_map():
+    from persona_lab.census import load_embedded_model
+
+    draws = load_embedded_model().sample(5_000, np.random.default_rng(3))
+    extra = _people().assign(race=[None, "Two or More Races", float("nan"), "Korean alone"])
+    frame = pd.concat([draws, extra], ignore_index=True)
+    frame["weight"] = np.random.default_rng(4).random(len(frame))
+    for weight in (None, "weight"):
+        pd.testing.assert_frame_equal(demographic_shares(frame, weight), _shares_row_by_row(frame, weight))
 
 
 def test_tvd_hand_computed():

@@ -38,6 +38,12 @@ from persona_lab.errors import PersonaLabError
 DICTIONARY_FILE = "PUMS_Data_Dictionary_{year}.csv"
 """The Census Bureau's file name for the CSV data dictionary of an ACS year."""
 
+SHIPPED_DICTIONARY_DIR = Path(__file__).resolve().parent / "data"
+"""The Census Bureau's data dictionaries shipped with the package (public domain), byte for byte."""
+
+SHIPPED_DICTIONARY_YEARS: tuple[int, ...] = (2018, 2019, 2021)
+"""ACS years whose data dictionary ships with the package, so their PUMS files decode offline."""
+
 _FILE_YEAR = re.compile(r"PUMS_Data_Dictionary_(\d{4})", re.IGNORECASE)
 
 
@@ -234,12 +240,12 @@ def parse_dictionary(text: str, *, source: Path | None = None, year: int | None 
             lo, hi, label = row[4].strip(), row[5].strip(), row[6].strip()
             if name not in decls:
                 raise PersonaLabError(f"{where}: line {lineno}: VAL row for {name} before its NAME row")
-            vtype, length, _ = decls[name]
+            vtype, width, _ = decls[name]
             if lo == hi:
                 # Codes are stored in the form Variable.normalize gives data codes (2021 writes some
                 # type-C codes as " 1" for "01").
-                if vtype == "C" and lo.isdigit() and len(lo) < length:
-                    lo = lo.zfill(length)
+                if vtype == "C" and lo.isdigit() and len(lo) < width:
+                    lo = lo.zfill(width)
                 codes[name].setdefault(lo, label)
             else:
                 rng = CodeRange(lo, hi, label)
@@ -294,7 +300,8 @@ def read_dictionary(path: str | os.PathLike[str]) -> DataDictionary:
 def dictionary_candidates(year: int, near: list[Path] | None = None) -> list[Path]:
     """Where :func:`load_dictionary` looks for ``PUMS_Data_Dictionary_{year}.csv``, in order.
 
-    Next to each PUMS file and in its parent directory, then in the download cache.
+    Next to each PUMS file and in its parent directory, then the copy shipped with the package (years
+    :data:`SHIPPED_DICTIONARY_YEARS`), then the download cache.
     """
     from persona_lab.census._download import resolve_cache_dir
 
@@ -305,6 +312,8 @@ def dictionary_candidates(year: int, near: list[Path] | None = None) -> list[Pat
         for d in (folder, folder.parent):
             if d / name not in out:
                 out.append(d / name)
+    if year in SHIPPED_DICTIONARY_YEARS:
+        out.append(SHIPPED_DICTIONARY_DIR / name)
     out.append(resolve_cache_dir() / str(year) / name)
     return out
 
@@ -318,9 +327,10 @@ def load_dictionary(
     """Load the PUMS data dictionary of a year, or from a file.
 
     Resolution for a year: a ``PUMS_Data_Dictionary_{year}.csv`` next to the PUMS files given in
-    ``near`` (or in their parent directory); the download cache (``$PERSONA_LAB_CACHE`` or
-    ``~/.cache/persona_lab``); else a download from the Census Bureau (``download=True``).
-    The data dictionaries are public domain but not shipped with persona_lab.
+    ``near`` (or in their parent directory); the copy shipped with persona_lab (the public-domain
+    dictionaries of :data:`SHIPPED_DICTIONARY_YEARS`, so those years decode offline); the download cache
+    (``$PERSONA_LAB_CACHE`` or ``~/.cache/persona_lab``); else a download from the Census Bureau
+    (``download=True``). Whichever file is found must describe ``year`` (checked on its ``SERIALNO`` rows).
 
     Args:
         path_or_year: A dictionary file path, or an ACS year such as ``2019``.
@@ -339,19 +349,32 @@ def load_dictionary(
                 d = read_dictionary(c)
                 _check_year(d, year)
                 return d
+        looked = ", ".join(dict.fromkeys(str(c.parent) for c in candidates))
+        advice = (
+            f"put the Census Bureau's {DICTIONARY_FILE.format(year=year)} next to the PUMS files or in "
+            f"{candidates[-1].parent}, or pass it as the dictionary (`persona-lab personas --dictionary FILE`); "
+            f"persona_lab ships the dictionaries of {', '.join(map(str, SHIPPED_DICTIONARY_YEARS))}"
+        )
         if not download:
             raise PersonaLabError(
-                f"no {DICTIONARY_FILE.format(year=year)} found (looked in: "
-                f"{', '.join(str(c.parent) for c in candidates)}); put the Census Bureau's CSV data "
-                f"dictionary next to the PUMS files or allow the download"
+                f"no {DICTIONARY_FILE.format(year=year)} found (looked in: {looked}); {advice}"
             )
         from persona_lab.census._download import download_dictionary
 
-        d = read_dictionary(download_dictionary(year))
+        try:
+            path = download_dictionary(year)
+        except PersonaLabError as exc:
+            reason = exc.__cause__ or exc
+            raise PersonaLabError(
+                f"no {DICTIONARY_FILE.format(year=year)} found (looked in: {looked}) and the download from "
+                f"the Census Bureau failed ({reason}); {advice}"
+            ) from exc
+        d = read_dictionary(path)
         _check_year(d, year)
         return d
-    d = read_dictionary(path_or_year)
-    return d
+    if isinstance(path_or_year, bool):
+        raise PersonaLabError(f"{path_or_year!r} is neither an ACS year nor a data dictionary file")
+    return read_dictionary(path_or_year)
 
 
 def _check_year(d: DataDictionary, year: int) -> None:

@@ -102,7 +102,8 @@ def fetch(url: str, dest: Path, *, timeout: float = TIMEOUT_S) -> Path:
         reason = getattr(exc, "reason", exc)
         raise PersonaLabError(
             f"{url}: cannot download ({reason}); are you offline? Download the file by hand to {dest}, "
-            f"or pass a local mirror directory"
+            f"or name a local copy of the Census Bureau's files (`persona-lab census download --mirror DIR`, "
+            f"or census.mirror in the run configuration)"
         ) from exc
     _sidecar(dest).write_text(f"{sha256_file(dest)}  {dest.name}\n", encoding="utf-8")
     return dest

@@ -116,7 +116,11 @@ def _members(path: Path) -> Iterator[list[tuple[str, Opener]]]:
                 )
             yield [(f"{path}!{n}", partial(zf.open, n)) for n in names]
     else:
-        yield [(str(path), partial(open, path, "rb"))]
+
+        def opener() -> IO[bytes]:
+            return open(path, "rb")
+
+        yield [(str(path), opener)]
 
 
 def _read_member(name: str, opener: Opener, columns: tuple[str, ...], year: int) -> pd.DataFrame:

@@ -45,10 +45,14 @@ class PumsSource:
     Attributes:
         frame: A persona frame (:func:`load_persona_frame`).
         weighting: ``"pwgtp"`` (probability proportional to PWGTP, the default) or ``"none"``.
+        weights: Sampling weights that replace those of ``weighting`` (one per row, e.g. the weights raked to
+            national margins, :func:`~persona_lab.census.rake_weights`); the frame's ``weight`` column keeps
+            PWGTP, which the drawn persons carry.
     """
 
     frame: pd.DataFrame
     weighting: Weighting = "pwgtp"
+    weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     _p: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +63,17 @@ class PumsSource:
             raise PersonaLabError(
                 f"persona frame lacks column {missing[0]!r}; build it with load_persona_frame"
             )
-        object.__setattr__(self, "_p", sampling_probabilities(self.frame, self.weighting))
+        if self.weights is None:
+            p = sampling_probabilities(self.frame, self.weighting)
+        else:
+            w = np.asarray(self.weights, dtype=float)
+            if w.shape != (len(self.frame),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise PersonaLabError(
+                    f"weights: expected {len(self.frame)} finite, non-negative sampling weights (one per frame "
+                    f"row) with a positive sum"
+                )
+            p = w / w.sum()
+        object.__setattr__(self, "_p", p)
 
     @property
     def probabilities(self) -> np.ndarray:

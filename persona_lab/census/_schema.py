@@ -8,6 +8,11 @@ A persona frame is a DataFrame with one row per person and these columns:
 * ``OPTIONAL_ATTRIBUTES``: the five census attributes PERSONA prints only when present: a ``str`` or
   ``None`` (not applicable to this person, e.g. fertility for men), never ``NaN`` strings.
 * ``weight``: the person weight PWGTP (float); ``serialno``: household id; ``state``: state abbreviation.
+
+These tuples are the one written list of PERSONA's census keys (Castricato et al. 2024, App. A; the names and
+canonical order of ``persona-bench``'s ``persona_keys``): the personas stage builds its 33-key list from them
+through the package face (``from persona_lab.census import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES``), and the
+census stage depends on no other stage.
 """
 
 from __future__ import annotations

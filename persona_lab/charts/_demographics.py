@@ -211,6 +211,14 @@ PANELS: tuple[Panel, ...] = (
 """(panel title, persona attribute, value -> category, category order) for every demographic panel."""
 
 
+def panel_categories(values: pd.Series, to_category: Callable[[object], str | None]) -> pd.Series:
+    """``values.map(to_category)``, computed once per distinct value (the panels' columns hold a few dozen
+    distinct values over 100,000 census rows)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.asarray([to_category(u) for u in uniques] + [to_category(None)], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
 def demographic_shares(df: pd.DataFrame, weight: str | None = None) -> pd.DataFrame:
     """Share of each category in each panel, weighted by column ``weight`` if given.
 
@@ -220,7 +228,7 @@ def demographic_shares(df: pd.DataFrame, weight: str | None = None) -> pd.DataFr
     w = df[weight].to_numpy(float) if weight else np.ones(len(df))
     rows = []
     for title, column, to_category, order in PANELS:
-        cats = df[column].map(to_category)
+        cats = panel_categories(df[column], to_category)
         keep = cats.notna().to_numpy()
         sums = pd.Series(w[keep]).groupby(cats[keep].to_numpy()).sum()
         categories = list(order) if order else sorted(sums.index)
@@ -248,7 +256,9 @@ def _encodings() -> dict:
     }
 
 
-def _facet(chart: alt.Chart | alt.LayerChart, panels: list[str], title: str, subtitle: str) -> alt.FacetChart:
+def _facet(
+    chart: alt.Chart | alt.LayerChart | alt.FacetChart, panels: list[str], title: str, subtitle: str
+) -> alt.FacetChart:
     return (
         chart.properties(width=230, height=150)
         .facet(facet=alt.Facet("panel:N", sort=panels, title=None), columns=3)
