@@ -68,7 +68,9 @@ def funnel_chart(
 
 def _topic_counts(prompts: pd.DataFrame, topics: pd.DataFrame | None) -> pd.DataFrame:
     kept = prompts[prompts["kept"].astype(bool)] if "kept" in prompts.columns else prompts
-    kept = kept[kept["topic_name"].notna()]
+    kept = kept[kept["topic_name"].notna()] if "topic_name" in kept.columns else kept[:0]
+    if kept.empty:
+        return pd.DataFrame(columns=["topic_name", "split", "n", "total", "share", "label"])
     split = (
         kept["split"].fillna("unsplit") if "split" in kept.columns else pd.Series("unsplit", index=kept.index)
     )
@@ -100,6 +102,15 @@ def prompt_topics_chart(
         title: chart title (default: "Prompt topics").
     """
     counts = _topic_counts(prompts, topics)
+    if (
+        counts.empty
+    ):  # every prompt dropped (or every classifier call failed): say so instead of an empty plot
+        note = pd.DataFrame(
+            {"text": ["No prompt survived the filters: there is nothing to cluster into topics."]}
+        )
+        return alt.layer(
+            alt.Chart(note).mark_text(align="left", fontSize=13, color="#b00").encode(text="text:N")
+        ).properties(width=420, height=40, title=alt.TitleParams(title or "Prompt topics", anchor="start"))
     order = (
         counts.drop_duplicates("label")
         .sort_values(["total", "label"], ascending=[False, True])["label"]
