@@ -153,8 +153,12 @@ def stages_cmd(
 
     cfg = _config(preset, config, run_dir, None, None, None, sets, False)
     table = stage_states(cfg, cfg.run_dir, figures)
-    typer.echo(f"stages of {cfg.run_dir}")
-    typer.echo(table.drop(columns=["recorded"]).to_string(index=False, na_rep="-"))
+    typer.echo(f"stages of {cfg.run_dir} (fingerprints under its configuration)")
+    typer.echo(
+        table[["stage", "state", "fingerprint", "seconds", "llm_calls"]].to_string(index=False, na_rep="-")
+    )
+    for row in table.itertuples(index=False):
+        typer.echo(f"{row.stage}: reads {row.reads or '-'}; writes {row.writes}")
 
 
 @app.command()
@@ -210,9 +214,11 @@ def census_download(
 
 
 def _register() -> None:
-    from persona_lab.personas._cli import personas
+    from persona_lab.elephants._cli import elephants_app
+    from persona_lab.commands.personas import personas
 
     app.command()(user_errors(personas))
+    app.add_typer(elephants_app, name="elephants")
     try:
         from persona_lab.llm._cli import llm_app
     except ImportError:  # pragma: no cover - during development only

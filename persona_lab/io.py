@@ -41,6 +41,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def check_writable_dir(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse a directory that cannot be created or written, naming it, without creating anything."""
+    p = Path(path).absolute()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise PersonaLabError(f"{what} {path}: {probe} is a file, not a directory; choose another path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PersonaLabError(f"{what} {path}: {probe} is not writable; choose another path")
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 text atomically."""
     with atomic_path(path) as tmp:

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from persona_lab.config import RunConfig, to_toml
 from persona_lab.errors import PersonaLabError
-from persona_lab.io import write_table, write_text
+from persona_lab.io import check_writable_dir, write_table, write_text
 from persona_lab.pipeline._stage import RunContext, Stage, StageResult, Timer, table_path
 
 STATE_FILE = "stages.json"
@@ -149,26 +149,14 @@ def stage_states(
 
 
 # -- checks before anything is written --------------------------------------------------------------------------
-def _writable(path: Path, what: str) -> None:
-    """Refuse a directory that cannot be created or written, without creating anything."""
-    p = Path(path).absolute()
-    probe = p
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise PersonaLabError(f"{what} {path}: {probe} is a file, not a directory; choose another path")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise PersonaLabError(f"{what} {path}: {probe} is not writable; choose another path")
-
-
 def preflight(cfg: RunConfig, stages: Sequence[Stage], figures_dir: Path | None) -> None:
     """Everything that can be checked before the first stage runs: every selected stage's configuration, the
     backends and their API keys, and that the run and figures directories can be written. Writes nothing."""
     from persona_lab.llm import check_backend
 
-    _writable(cfg.run_dir, "run directory")
+    check_writable_dir(cfg.run_dir, "run directory")
     if figures_dir is not None:
-        _writable(figures_dir, "figures directory")
+        check_writable_dir(figures_dir, "figures directory")
     specs = {cfg.llm.backend}
     for stage in stages:
         check = getattr(stage, "check", None)

@@ -26,10 +26,14 @@ class CensusStage:
 
     def run(self, ctx: RunContext) -> StageResult:
         from persona_lab import charts
+        from persona_lab.census import not_raked
 
         opened = ctx.census()
         table = opened.census_table()
-        ctx.console.print(f"census: {opened.label}; sampling weights: {opened.weighting}")
+        ctx.console.print(f"census: {opened.description}")
+        summary = opened.summary()
+        if opened.population == "national":
+            summary["not_raked"] = sorted(k for k in not_raked() if not k.startswith("margin "))
         return StageResult(
             tables={"census_margins": charts.demographic_shares(table, opened.weight_column)},
             figures={
@@ -37,5 +41,5 @@ class CensusStage:
                     table, opened.weight_column, subtitle=opened.label
                 )
             },
-            summary={"census": opened.summary()},
+            summary={"census": summary},
         )

@@ -40,6 +40,7 @@ class PersonasStage:
 
     def run(self, ctx: RunContext) -> StageResult:
         from persona_lab import charts
+        from persona_lab.census import national_comparison, national_tvd
         from persona_lab.personas import check_quality, complete_personas, read_personas, table_from_personas
 
         cfg = ctx.config
@@ -71,10 +72,12 @@ class PersonasStage:
                 personas, census_table, weight, opened.label
             ),
         }
+        figures["fig13_persona_vs_national"] = charts.fig13_persona_vs_national(personas, source_label=opened.label)
+        released = None
+        if cfg.personas.released is not None:
+            released = table_from_personas(read_personas(cfg.personas.released), cfg.seed)
+            figures["personas_vs_release"] = charts.personas_vs_release(personas, released)
         if len(enriched):
-            released = None
-            if cfg.personas.released is not None:
-                released = table_from_personas(read_personas(cfg.personas.released), cfg.seed)
             figures["personas_ideology_distribution"] = charts.ideology_chart(
                 enriched, released, label=f"ours ({cfg.llm.backend})"
             )
@@ -91,5 +94,6 @@ class PersonasStage:
                     "quality_of_enriched": check_quality(enriched).summary() if len(enriched) else None,
                 },
                 "persona_vs_census_tvd": tvd.round(4).to_dict(),
+                "persona_vs_national_tvd": national_tvd(national_comparison(personas)).round(4).to_dict(),
             },
         )

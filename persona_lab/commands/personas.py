@@ -28,7 +28,18 @@ def personas(
         help="With --pums: 'pwgtp' (default, person weights) or 'none' (rows uniformly, "
         "as PERSONA's release resembles).",
     ),
-    dictionary: Path | None = typer.Option(None, "--dictionary", help="PUMS data dictionary CSV for --year."),
+    dictionary: Path | None = typer.Option(
+        None,
+        "--dictionary",
+        help="PUMS data dictionary CSV for --year (default: next to the files, or the copy shipped for "
+        "2018, 2019 and 2021).",
+    ),
+    population: str = typer.Option(
+        "states",
+        "--population",
+        help="'states': the population of the source's states; 'national': the source raked to the ACS 2018 "
+        "margins of the United States.",
+    ),
     n_train: int | None = typer.Option(None, "--n-train", help="Train personas (default: 1000/1586 of --n)."),
     from_text: Path | None = typer.Option(
         None,
@@ -38,15 +49,19 @@ def personas(
     ),
 ) -> None:
     """Draw procedural personas (census draws, consistency rules, Big Five, religion, seeds) into a table."""
-    from persona_lab.io import write_table
-    from persona_lab.personas._generate import generate_personas, table_from_personas
+    from persona_lab.io import check_writable_dir, write_table
+    from persona_lab.personas import generate_personas, table_from_personas
+
+    if out.is_dir():
+        raise PersonaLabError(f"--out {out} is a directory; give a file name such as {out / 'personas.parquet'}")
+    check_writable_dir(out.parent, f"--out {out}: its directory")
 
     if from_text is not None:
         if pums or weighting is not None or dictionary is not None:
             raise PersonaLabError(
                 "--from-text imports finished personas; drop --pums, --weighting and --dictionary"
             )
-        from persona_lab.personas._text import read_personas
+        from persona_lab.personas import read_personas
 
         imported = table_from_personas(read_personas(from_text), seed, n_train=n_train, source=str(from_text))
         write_table(imported, out, table="personas")
@@ -64,22 +79,24 @@ def personas(
         raise PersonaLabError(f"--n-train must be between 0 and --n={n}, got {n_train}")
     if weighting not in (None, "pwgtp", "none"):
         raise PersonaLabError(f"--weighting must be 'pwgtp' or 'none', got {weighting!r}")
-    if pums:
-        from persona_lab.census import PumsSource, load_persona_frame
+    if population not in ("states", "national"):
+        raise PersonaLabError(f"--population must be 'states' or 'national', got {population!r}")
+    if not pums and (weighting is not None or dictionary is not None):
+        raise PersonaLabError(
+            "--weighting and --dictionary apply to --pums files only; the embedded census model is already "
+            "weighted by PWGTP. Pass --pums FILE or drop them"
+        )
+    from persona_lab.census import open_source
+    from persona_lab.config import CensusConfig
 
-        frame = load_persona_frame(list(pums), year, dictionary=dictionary)
-        source = PumsSource(frame, weighting=weighting or "pwgtp")
-        name = f"ACS {year} PUMS ({len(frame):,} persons in {len(pums)} file(s)), weighting {weighting or 'pwgtp'}"
-    else:
-        if weighting is not None or dictionary is not None:
-            raise PersonaLabError(
-                "--weighting and --dictionary apply to --pums files only; the embedded census model is already "
-                "weighted by PWGTP. Pass --pums FILE or drop them"
-            )
-        from persona_lab.census import load_embedded_model
-
-        source = load_embedded_model()
-        name = "embedded census model"
+    census = CensusConfig.model_validate(
+        {"pums": list(pums), "year": year, "weighting": weighting or "pwgtp", "population": population}
+    )
+    opened = open_source(census, seed, dictionary=dictionary)
+    source = opened.source
+    name = opened.label + (f", weighting {opened.weighting}" if pums else "")
+    if opened.raking is not None:
+        typer.echo(opened.raking.summary())
     table, report = generate_personas(source, n, seed, n_train=n_train, source_name=name)
     write_table(table, out, table="personas")
     typer.echo(report.summary())
