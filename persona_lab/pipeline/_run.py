@@ -246,7 +246,7 @@ def run_stages(
     ran in this invocation runs too, when selected. Tables are written atomically as each stage completes and
     every LLM call goes through the run's response cache, so a rerun after a crash resumes where it stopped.
     """
-    from persona_lab.llm import ResponseCache
+    from persona_lab.llm import BackendUnavailable, ResponseCache
 
     console = console or Console(stderr=True)
     figures = Path(figures_dir)
@@ -283,6 +283,7 @@ def run_stages(
                 producers=producers,
             )
             ran: set[str] = set()
+            stopped: dict[str, str] = {}
             for stage in every:
                 if stage.name not in wanted:
                     continue
@@ -294,10 +295,19 @@ def run_stages(
                 ):
                     console.print(f"[dim]{stage.name}: done (fingerprint {expected[stage.name]}), skipped[/]")
                     continue
-                record[stage.name] = _run_one(ctx, stage, expected[stage.name], cache)
+                try:
+                    record[stage.name] = _run_one(ctx, stage, expected[stage.name], cache)
+                except BackendUnavailable as exc:
+                    # every answer so far is in the cache; the rest is recorded as not attempted
+                    record.pop(stage.name, None)
+                    stopped[stage.name] = str(exc)
+                    console.print(f"[red]{stage.name} stopped:[/] {exc}")
+                    break
                 ran.add(stage.name)
                 _write_state(run_dir, record)
             summary = _summary(cfg, record, every, cache, timer, ran, wanted)
+            summary["incomplete"].update(stopped)
+            summary["complete"] = summary["complete"] and not stopped
         write_text(run_dir / "summary.json", json.dumps(_json_ready(summary), indent=2) + "\n")
     _print_summary(console, summary, figures)
     return summary
