@@ -34,10 +34,9 @@ from persona_lab.llm._common import (
     StructuredError,
     add_usage,
     choice_schema,
-    classify_status,
     parse_answer,
-    redact,
     repair_prompt,
+    sdk_error,
     validate_json,
 )
 from persona_lab.llm._spec import NO_KEY, BackendSpec
@@ -54,7 +53,7 @@ def _tool_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """The tool ``input_schema`` for a JSON schema, and whether the answer is wrapped in ``{"value": ...}``."""
     if schema.get("type") == "object" or ("properties" in schema and "type" not in schema):
         return schema, False
-    defs = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
+    defs: dict[str, Any] = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
     inner = {k: v for k, v in schema.items() if k not in defs}
     return {"type": "object", "properties": {"value": inner}, "required": ["value"], **defs}, True
 
@@ -128,21 +127,15 @@ class AnthropicBackend:
         return params
 
     async def _create(self, params: dict[str, Any]) -> tuple[Any, Usage]:
-        an = self._anthropic
+        # the installed SDK no longer types ``temperature``; the Messages API takes it in the body
+        body = dict(params)
+        extra = {"temperature": body.pop("temperature")} if "temperature" in body else None
         try:
-            # the installed SDK no longer types ``temperature``; the Messages API takes it in the body
-            body = dict(params)
-            extra = {"temperature": body.pop("temperature")} if "temperature" in body else None
             msg = await self._client.messages.create(**body, extra_body=extra)
-        except an.APIStatusError as exc:
-            err = classify_status(exc.status_code, exc.body, exc.response.headers, str(exc))
-            raise LLMError(err.kind, redact(err.reason, self._secrets), err.retry_after) from None
-        except an.APITimeoutError:
-            raise LLMError("timeout", "request timed out") from None
-        except an.APIConnectionError as exc:
-            raise LLMError("connection", redact(f"{exc}: {exc.__cause__ or ''}", self._secrets)) from None
-        except an.APIResponseValidationError as exc:
-            raise LLMError("other", redact(f"malformed response: {exc}", self._secrets)) from None
+        except self._anthropic.APIError as exc:
+            raise sdk_error(exc, self._anthropic, self._secrets) from None
+        except json.JSONDecodeError as exc:  # the SDK read a cut-off or garbled HTTP body
+            raise sdk_error(exc, self._anthropic, self._secrets) from None
         if msg.stop_reason == "refusal":
             raise LLMError("refusal", "stop_reason refusal")
         return msg, usage_of(msg.usage)

@@ -7,8 +7,8 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -20,10 +20,11 @@ CHOICE_FIELD = "choice"
 """Property name of the one-field JSON object used to constrain closed choices."""
 
 
-@cache
 def load_prompt(name: str) -> str:
-    """Read a prompt template shipped in ``persona_lab/llm/prompts``."""
-    return (PROMPTS_DIR / name).read_text(encoding="utf-8")
+    """Read a prompt template shipped in ``persona_lab/llm/prompts`` (``persona_lab.templates.load_template``)."""
+    from persona_lab.templates import load_template
+
+    return load_template("persona_lab.llm", f"prompts/{name}")
 
 
 def choice_schema(choices: Sequence[str]) -> dict[str, Any]:
@@ -82,7 +83,9 @@ def parse_json(text: str, schema: Mapping[str, Any]) -> Any:
     try:
         value = json.loads(_strip_fences(text))
     except json.JSONDecodeError as exc:
-        raise StructuredError(f"it is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        # some decoder messages end in "at" ("Unterminated string starting at"): say "at" once
+        msg = exc.msg.removesuffix(" at")
+        raise StructuredError(f"it is not valid JSON ({msg} at character {exc.pos})") from None
     return validate_json(value, schema)
 
 
@@ -205,3 +208,25 @@ def add_usage(a: Usage, b: Usage) -> Usage:
         cache_write_input_tokens=a.cache_write_input_tokens + b.cache_write_input_tokens,
         output_tokens=a.output_tokens + b.output_tokens,
     )
+
+
+def sdk_error(exc: Exception, sdk: ModuleType, secrets: Iterable[str] = ()) -> LLMError:
+    """Classify an exception of the ``openai`` or ``anthropic`` SDK (both share one error hierarchy).
+
+    HTTP errors are classified by status (``classify_status``), keeping the provider's message and
+    Retry-After; ``APITimeoutError`` is ``timeout``, ``APIConnectionError`` ``connection``,
+    a body that is not JSON (cut off, garbled) ``server`` (retried), ``APIResponseValidationError`` and
+    anything else ``other``. Every reason is redacted of ``secrets``.
+    """
+    if isinstance(exc, sdk.APIStatusError):
+        err = classify_status(exc.status_code, exc.body, exc.response.headers, str(exc))
+        return LLMError(err.kind, redact(err.reason, secrets), err.retry_after)
+    if isinstance(exc, sdk.APITimeoutError):  # a subclass of APIConnectionError: test it first
+        return LLMError("timeout", "request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        return LLMError("connection", redact(f"{exc}: {exc.__cause__ or ''}", secrets))
+    if isinstance(exc, json.JSONDecodeError):  # the HTTP body itself is cut off or garbled: a server fault
+        return LLMError("server", redact(f"truncated or malformed response body ({exc})", secrets))
+    if isinstance(exc, sdk.APIResponseValidationError):
+        return LLMError("other", redact(f"malformed response: {exc}", secrets))
+    return LLMError("other", redact(f"{type(exc).__name__}: {exc}", secrets))

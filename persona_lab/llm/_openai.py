@@ -8,6 +8,9 @@ Conventions:
   ``additionalProperties: false`` and every property required), otherwise the schema guides decoding.
   The answer is validated with ``jsonschema``; malformed or invalid JSON gets one repair attempt (the
   model sees its answer and the validation error, template ``prompts/repair_json.txt``).
+- A self-hosted server that answers ``json_schema`` with an error naming the parameter (llama-cpp-python's
+  takes only ``{"type": "json_object", "schema": ...}``) gets that form from then on; no other error
+  changes the request (see ``refuses_json_schema``).
 - Closed choices are constrained by a JSON schema enum (``{"choice": one of choices}``) and validated; a
   server that ignores the response format is read by the first matching token of its text.
 - A refusal (the message's ``refusal`` field or ``finish_reason == "content_filter"``) is
@@ -20,6 +23,7 @@ Conventions:
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -29,10 +33,10 @@ from persona_lab.llm._common import (
     StructuredError,
     add_usage,
     choice_schema,
-    classify_status,
     parse_answer,
-    redact,
     repair_prompt,
+    sdk_error,
+    status_error_message,
 )
 from persona_lab.llm._spec import NO_KEY, BackendSpec
 from persona_lab.llm._types import LLMError, LLMRequest, LLMResponse, Usage
@@ -54,6 +58,20 @@ def _strict_ok(schema: Any) -> bool:
     if isinstance(schema, list):
         return all(_strict_ok(v) for v in schema)
     return True
+
+
+_NAMES_SCHEMA_PARAMETER = re.compile(r"response_format|json_schema", re.IGNORECASE)
+
+
+def refuses_json_schema(status: int, message: str) -> bool:
+    """True when an error response says the server does not take ``response_format: json_schema``.
+
+    That is a 400 or 422 (the request failed validation) whose message names the parameter
+    (``response_format`` or ``json_schema``), or a 500 naming it: llama-cpp-python's server reports a request
+    that fails its validation as a 500 with the validation error as message. A 500 that names neither is a
+    server error like any other, retried and never a reason to change the request.
+    """
+    return status in (400, 422, 500) and _NAMES_SCHEMA_PARAMETER.search(message) is not None
 
 
 def response_format(schema: dict[str, Any]) -> dict[str, Any]:
@@ -122,17 +140,20 @@ class OpenAIBackend:
             )
         return params
 
-    def _schema_fallback(self, params: dict[str, Any], status: int) -> dict[str, Any] | None:
+    def _schema_fallback(self, params: dict[str, Any], exc: Exception) -> dict[str, Any] | None:
         """Parameters to retry with when a self-hosted server rejects the ``json_schema`` response format.
 
-        Some OpenAI-compatible servers (llama-cpp-python's) accept only ``{"type": "json_object", "schema": ...}``
-        and answer ``json_schema`` with an error status. The first such refusal switches this backend to that
-        form for the rest of the run; the hosted OpenAI API is never switched.
+        Some OpenAI-compatible servers (llama-cpp-python's) accept only ``{"type": "json_object", "schema": ...}``.
+        Only an error that says so switches this backend to that form for the rest of the run (see
+        ``refuses_json_schema``); any other error, a transient 500 included, is an ordinary failure. The hosted
+        OpenAI API is never switched.
         """
         fmt = params.get("response_format") or {}
         if not self.base_url or fmt.get("type") != "json_schema":
             return None
-        if status in (401, 403, 404, 429):
+        if not isinstance(exc, self._openai.APIStatusError):
+            return None
+        if not refuses_json_schema(exc.status_code, status_error_message(exc.body, str(exc))):
             return None
         self._json_object_schema = True
         return self._adapt(params)
@@ -147,22 +168,16 @@ class OpenAIBackend:
         return params
 
     async def _create(self, messages: list[dict[str, str]], params: dict[str, Any]) -> tuple[str, Usage]:
-        oa = self._openai
         params = self._adapt(params)
         try:
-            comp = await self._client.chat.completions.create(messages=messages, **params)
-        except oa.APIStatusError as exc:
-            fallback = self._schema_fallback(params, exc.status_code)
+            comp = await self._client.chat.completions.create(messages=messages, **params)  # type: ignore[arg-type]
+        except self._openai.APIError as exc:
+            fallback = self._schema_fallback(params, exc)
             if fallback is not None:
                 return await self._create(messages, fallback)
-            err = classify_status(exc.status_code, exc.body, exc.response.headers, str(exc))
-            raise LLMError(err.kind, redact(err.reason, self._secrets), err.retry_after) from None
-        except oa.APITimeoutError:
-            raise LLMError("timeout", "request timed out") from None
-        except oa.APIConnectionError as exc:
-            raise LLMError("connection", redact(f"{exc}: {exc.__cause__ or ''}", self._secrets)) from None
-        except oa.APIResponseValidationError as exc:
-            raise LLMError("other", redact(f"malformed response: {exc}", self._secrets)) from None
+            raise sdk_error(exc, self._openai, self._secrets) from None
+        except json.JSONDecodeError as exc:  # the SDK read a cut-off or garbled HTTP body
+            raise sdk_error(exc, self._openai, self._secrets) from None
         if not comp.choices:
             raise LLMError("server", "the response has no choices")
         choice = comp.choices[0]
