@@ -8,8 +8,11 @@ decoding, interleaved over several rounds so that machine load affects all of th
   answer depends only on its request;
 - ``runner``: ``run_requests`` (no cache) on ``LocalBackend``: async runner, concurrency, one worker thread.
 
-Tokens/s = generated tokens / wall-clock seconds (prompt evaluation included). Ratios are also given as the
-median of per-round ratios, which is robust to load from other processes on a shared machine. The answers of ``runner`` and
+Every arm calls llama.cpp from the same thread, the model's one worker thread (the runner's backend sends
+every call there): llama-cpp-python's OpenMP build decodes 85-104 tokens/s from one thread but 60-69 once a
+second thread has called it, which would skew whichever arm runs second. Tokens/s = generated tokens /
+wall-clock seconds (prompt evaluation included). Ratios are also given as the median of per-round ratios,
+which is robust to load from other processes on a shared machine. The answers of ``runner`` and
 ``raw_reset`` must be identical. Run: ``.venv/bin/python benchmarks/bench_local_backend.py``.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import threading
 import time
 
 from persona_lab.config import LLMConfig
@@ -49,12 +53,17 @@ def main() -> None:
     args = ap.parse_args()
 
     backend = LocalBackend()
-    llama = load_model(backend.path, n_ctx=backend.n_ctx, n_threads=backend.n_threads).llama
+    loaded = load_model(backend.path, n_ctx=backend.n_ctx, n_threads=backend.n_threads)
+    llama = loaded.llama
     prompts = PROMPTS[: args.prompts]
     requests = [LLMRequest.chat(p, max_tokens=args.max_tokens, temperature=0.0, seed=0) for p in prompts]
     messages = [[{"role": "user", "content": p}] for p in prompts]
 
     def raw(reset: bool) -> tuple[int, float, list[str]]:
+        # in the model's worker thread, where the runner's calls run too
+        return loaded.executor.submit(raw_in_worker, reset).result()
+
+    def raw_in_worker(reset: bool) -> tuple[int, float, list[str]]:
         texts, tokens = [], 0
         t0 = time.perf_counter()
         for m in messages:
@@ -72,6 +81,14 @@ def main() -> None:
         assert all(isinstance(r, LLMResponse) for r in out), out
         return sum(r.usage.output_tokens for r in out), dt, [r.text for r in out]  # type: ignore[union-attr]
 
+    threads: set[int] = set()
+    generate = llama.create_chat_completion
+
+    def recorded(*a, **kw):  # every call of every arm notes its thread
+        threads.add(threading.get_ident())
+        return generate(*a, **kw)
+
+    llama.create_chat_completion = recorded  # type: ignore[method-assign]
     raw(True)  # warm-up: page in the weights
     methods = {"raw": lambda: raw(False), "raw_reset": lambda: raw(True), "runner": runner}
     rates: dict[str, list[float]] = {k: [] for k in methods}
@@ -99,6 +116,8 @@ def main() -> None:
             f"  runner / {base:9s} = {med['runner'] / med[base]:.3f} (medians), {paired:.3f} (median of per-round ratios)"
         )
     print(f"  runner answers identical to raw_reset: {same}")
+    print(f"  threads that called llama.cpp: {len(threads)}")
+    assert len(threads) == 1, threads
 
 
 if __name__ == "__main__":

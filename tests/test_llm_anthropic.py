@@ -208,3 +208,31 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     with pytest.raises(PersonaLabError, match="ANTHROPIC_API_KEY is not set"):
         get_backend("anthropic:claude-haiku-4-5")
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_both_sdks_map_errors_the_same_way(provider: str, tmp_path: Path, monkeypatch) -> None:
+    """One mapping (``_common.sdk_error``) serves both SDKs: the same transport errors, the same failures."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789")
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        content = json.loads(request.content)["messages"][-1]["content"]
+        prompt = content if isinstance(content, str) else content[0]["text"]
+        if prompt == "refused":
+            raise httpx2.ConnectError("connection refused")
+        if prompt == "slow":
+            raise httpx2.ReadTimeout("timed out")
+        return httpx2.Response(503, json={"error": {"message": "overloaded", "type": "overloaded_error"}})
+
+    config = LLMConfig(max_retries=0, circuit_breaker=0)
+    spec = {"anthropic": "anthropic:claude-sonnet-4-5", "openai": "openai:gpt-4o"}[provider]
+    be = get_backend(
+        spec, config=config, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply))
+    )
+    reqs = [LLMRequest.chat(t) for t in ("refused", "slow", "busy")]
+    res = run_requests(reqs, be, cache=tmp_path, config=config, progress=False, retry=FAST)
+    assert [(r.kind, r.reason) for r in res] == [
+        ("connection", "Connection error.: connection refused"),
+        ("timeout", "request timed out"),
+        ("server", "HTTP 503: overloaded (overloaded_error)"),
+    ]

@@ -251,9 +251,16 @@ def test_openai_batch_full_lifecycle():
     ]
     assert jobs["collected_at"].notna().all()
 
-    # a rerun replays the answers and submits only the two failed requests again
+    # a rerun replays the answers and the two recorded failures, submitting nothing
     fake2 = FakeOpenAI(openai_answer)
     again = run_batch(REQUESTS, SPEC, cache=cache, client=fake2.client(), poll_interval=0, progress=False)
+    assert [x.cached for x in again] == [True] * 5 and fake2.calls == []
+    assert [(x.kind, x.tag) for x in again[3:]] == [("invalid_request", "p4"), ("unparseable", "p5")]
+    # with retry_failures, only the two failed requests are submitted again
+    retry = LLMConfig(retry_failures=True)
+    again = run_batch(
+        REQUESTS, SPEC, cache=cache, config=retry, client=fake2.client(), poll_interval=0, progress=False
+    )
     assert [isinstance(x, LLMResponse) and x.cached for x in again] == [True, True, True, False, False]
     resubmitted = [json.loads(x)["custom_id"] for x in fake2.files["file-in0"].decode().splitlines()]
     assert resubmitted == [keys[3], keys[4]]

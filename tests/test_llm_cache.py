@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from persona_lab.errors import PersonaLabError
 from persona_lab.llm import (
@@ -19,6 +21,7 @@ from persona_lab.llm import (
     LLMFailure,
     LLMRequest,
     LLMResponse,
+    Message,
     ResponseCache,
     Usage,
     request_key,
@@ -195,3 +198,213 @@ def test_kill_9_resume_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> N
     total, distinct = con.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM responses").fetchone()
     con.close()
     assert total == distinct == n
+
+
+# ---- damaged files ---------------------------------------------------------------------------------------
+
+
+def _filled_cache(path: Path, n: int) -> list[str]:
+    reqs = [LLMRequest.chat(f"question {i}") for i in range(n)]
+    keys = [request_key(r, "b", "m") for r in reqs]
+    with ResponseCache(path) as cache:
+        cache.put_many(
+            [
+                (k, r, resp(f"answer {i} " * 20), f"t{i}")
+                for i, (k, r) in enumerate(zip(keys, reqs, strict=True))
+            ]
+        )
+    return keys
+
+
+def _damage_data_pages(path: Path) -> None:
+    """Overwrite every page after the first eight (the header page and the tables' root pages stay intact)
+    with garbage: the file still opens, its rows are unreadable."""
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) // page > 40  # 300 responses of ~200 characters: the rows fill pages 9 and after
+    for number in range(9, len(data) // page + 1):  # 1-based page numbers
+        start = (number - 1) * page
+        data[start : start + page] = bytes((i * 37 + number) % 251 for i in range(page))
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_data_pages_are_the_same_clear_error_everywhere_and_never_rewritten(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from persona_lab.llm import _cli, run_requests
+
+    db = tmp_path / CACHE_FILENAME
+    keys = _filled_cache(db, 300)
+    _damage_data_pages(db)
+    before = db.read_bytes()
+    message = f"{db}: not a readable response cache (database disk image is malformed); move the file away"
+    cache = ResponseCache(db)  # the header and the schema are intact: the damage shows on first read
+    for operation in (
+        lambda: cache.get_many(keys),
+        lambda: len(cache),
+        lambda: keys[0] in cache,
+        lambda: cache.responses(),
+        lambda: cache.totals(),
+        lambda: cache.put(keys[0], LLMRequest.chat("question 0"), resp("again")),
+        lambda: run_requests([LLMRequest.chat("question 1")], _Never(), cache=cache, progress=False),
+    ):
+        with pytest.raises(PersonaLabError) as err:
+            operation()
+        assert str(err.value).startswith(message), err.value
+    cache.close()
+    stats = CliRunner().invoke(_cli.llm_app, ["stats", str(tmp_path)])
+    assert stats.exit_code == 2 and message in stats.output, stats.output
+    assert db.read_bytes() == before  # nothing repaired, nothing rewritten
+
+
+class _Never:
+    spec, model = "b", "m"
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        raise AssertionError("a damaged cache must stop the stage before any call")
+
+
+def test_errors_that_are_not_the_files_fault_are_not_called_damage(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+    cache.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        len(cache)  # a bug in the caller, not a damaged file: no advice to move the file away
+
+
+# ---- bulk reads ------------------------------------------------------------------------------------------
+
+
+def test_get_many_by_lookup_and_by_scan_build_the_same_responses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from persona_lab.llm import _cache
+
+    reqs = [LLMRequest.chat(f"q{i}", json_schema={"type": "object"} if i % 2 else None) for i in range(10)]
+    keys = [request_key(r, "openai:gpt-4o", "gpt-4o") for r in reqs]
+    usage = Usage(input_tokens=7, cached_input_tokens=2, cache_write_input_tokens=1, output_tokens=3)
+    items = [
+        (k, r, resp(f"a{i}", parsed={"i": i, "é": [True]} if i % 2 else None, usage=usage, cost_usd=0.25), "")
+        for i, (k, r) in enumerate(zip(keys, reqs, strict=True))
+    ]
+    with ResponseCache(tmp_path) as cache:
+        cache.put_many(items)
+        scan = cache.get_many(keys[:6])  # 6 of 10 rows: one pass over the table
+        monkeypatch.setattr(_cache, "_SCAN_SHARE", 2.0)
+        lookup = cache.get_many(keys[:6] + ["absent"])  # the same by key lookups
+    assert sorted(scan) == sorted(lookup) == sorted(keys[:6])
+    for i, k in enumerate(keys[:6]):
+        expected = LLMResponse.model_validate(
+            items[i][2].model_dump() | {"key": k, "cached": True, "latency_s": 0.0}
+        )
+        for got in (scan[k], lookup[k]):
+            assert got == expected and got.model_dump() == expected.model_dump()
+            assert got.model_fields_set == expected.model_fields_set
+            assert got.key is k  # the caller's key string, not a copy
+    # they behave as any model: copies, assignment, JSON
+    a = scan[keys[1]]
+    b = a.model_copy(update={"text": "changed"})
+    a.usage.output_tokens = 99
+    assert (b.text, a.text, a.usage.output_tokens, lookup[keys[1]].usage.output_tokens) == (
+        "changed",
+        "a1",
+        99,
+        3,
+    )
+    assert LLMResponse.model_validate_json(a.model_dump_json()) == a
+
+
+def test_paused_gc_is_reentrant_and_restores_the_collector() -> None:
+    import gc
+
+    from persona_lab.llm._sqlite import paused_gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
+def test_failures_for_and_bulk_records(tmp_path: Path) -> None:
+    with ResponseCache(tmp_path) as cache:
+        assert cache.failures_for(["k1"]) == {}
+        cache.record_failures(
+            [
+                LLMFailure(
+                    key="k1", kind="unparseable", reason="r1", attempts=1, backend="b", model="m", tag="t1"
+                ),
+                LLMFailure(key="k2", kind="not_attempted", reason="r2", attempts=0, backend="b", model="m"),
+            ]
+        )
+        got = cache.failures_for(["k1", "k2", "k3"])
+    assert sorted(got) == ["k1", "k2"]
+    assert got["k1"] == LLMFailure(
+        key="k1", kind="unparseable", reason="r1", attempts=1, backend="b", model="m", tag="t1", cached=True
+    )
+    assert (got["k2"].kind, got["k2"].attempts) == ("not_attempted", 0)
+    with ResponseCache(tmp_path) as cache:  # a kind this version does not know (another version wrote it)
+        cache.connection.execute("UPDATE failures SET kind = 'degenerate' WHERE key = 'k1'")
+        k1 = cache.failures_for(["k1"])["k1"]
+    assert (k1.kind, k1.reason) == ("other", "degenerate: r1")
+
+
+# ---- bulk keys -------------------------------------------------------------------------------------------
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    messages=st.lists(
+        st.tuples(st.sampled_from(["system", "user", "assistant"]), _text), min_size=1, max_size=3
+    ),
+    temperature=st.floats(allow_nan=False, allow_infinity=False),
+    max_tokens=st.integers(min_value=-(2**70), max_value=2**70),
+    seed=st.integers(),
+    schema=st.none() | st.dictionaries(_text, _json, max_size=3),
+    choices=st.none() | st.lists(_text, max_size=3).map(tuple),
+    sample_index=st.integers(min_value=0, max_value=10**6),
+    backend=_text,
+)
+def test_bulk_keys_equal_the_reference_keys(
+    messages, temperature, max_tokens, seed, schema, choices, sample_index, backend
+) -> None:
+    from persona_lab.llm._keys import request_json, request_jsons, request_keys
+
+    req = LLMRequest(
+        messages=tuple(Message(role=r, content=c) for r, c in messages),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        json_schema=schema,
+        choices=choices,
+        sample_index=sample_index,
+    )
+    odd = req.model_copy(update={"temperature": float("nan"), "seed": True})  # unvalidated values too
+    reqs = [req, req, odd]
+    assert list(request_jsons(reqs, backend, "m")) == [request_json(r, backend, "m") for r in reqs]
+    assert request_keys(reqs, backend, "m") == [request_key(r, backend, "m") for r in reqs]
+
+
+def test_the_key_of_a_request_is_pinned() -> None:
+    # the cache key must never change silently: every existing cache would stop replaying
+    from persona_lab.llm._keys import request_keys
+
+    req = LLMRequest.chat(
+        "What is fair?", system="You are persona 1.", json_schema={"type": "object"}, seed=3
+    )
+    assert request_key(req, "openai:gpt-4o", "gpt-4o") == request_keys([req], "openai:gpt-4o", "gpt-4o")[0]
+    assert request_key(req, "openai:gpt-4o", "gpt-4o") == "82644668d0c50e55f81a52b3240d112d"

@@ -98,6 +98,21 @@ def test_choice_parsing_and_json_repair_inputs() -> None:
         parse_answer('{"x": 1', schema, None)
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"x": "one', "it is not valid JSON (Unterminated string starting at character 6)"),
+        ('{"x": 1', "it is not valid JSON (Expecting ',' delimiter at character 7)"),
+        ("", "it is not valid JSON (Expecting value at character 0)"),
+    ],
+)
+def test_json_failure_reasons_read_well(text: str, reason: str) -> None:
+    schema = {"type": "object"}
+    with pytest.raises(ValueError) as err:
+        parse_answer(text, schema, None)
+    assert str(err.value) == reason  # never "starting at at character"
+
+
 def test_retry_after_and_redaction() -> None:
     assert retry_after_seconds({"retry-after": "3"}) == 3.0
     assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
@@ -120,7 +135,7 @@ def test_cli_ping_estimate_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     }  # fmt: skip
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cli")
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(200, json=body)))
-    monkeypatch.setattr(_cli, "get_backend", lambda spec: get_backend(spec, http_client=client))
+    monkeypatch.setattr(_cli, "get_backend", lambda spec, **kw: get_backend(spec, http_client=client, **kw))
     runner = CliRunner()
     args = ["ping", "--backend", "openai:gpt-4o-mini", "--run-dir", str(tmp_path)]
     first = runner.invoke(_cli.llm_app, args)

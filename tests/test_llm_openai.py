@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from persona_lab.config import LLMConfig
 from persona_lab.errors import PersonaLabError
 from persona_lab.llm import (
+    BackendUnavailable,
     LLMFailure,
     LLMRequest,
     LLMResponse,
     ResponseCache,
     RetryPolicy,
+    check_backend,
     get_backend,
     run_requests,
     summarize,
@@ -348,3 +350,164 @@ def test_hosted_openai_never_falls_back(tmp_path: Path) -> None:
     (r,) = run(server, [req], tmp_path, max_retries=0)
     assert isinstance(r, LLMFailure) and r.kind == "server"
     assert {b["response_format"]["type"] for b in server.bodies} == {"json_schema"}
+
+
+def test_one_transient_500_does_not_switch_the_response_format(tmp_path: Path) -> None:
+    # a self-hosted server that takes json_schema but has one bad moment
+    def reply(body: dict, n: int) -> httpx2.Response:
+        if n == 0:
+            return error(500, "The server had an error while processing your request", "server_error")
+        assert body["response_format"]["type"] == "json_schema"
+        return httpx2.Response(200, json=completion('{"label": "ok", "score": 1}'))
+
+    server = Server(reply)
+    reqs = [LLMRequest.chat(f"rate {i}", json_schema=Verdict.model_json_schema()) for i in range(4)]
+    out = run(server, reqs, tmp_path, spec="openai:vllm-model@http://127.0.0.1:8000/v1", concurrency=1)
+    assert [r.parsed for r in out] == [{"label": "ok", "score": 1}] * 4
+    # the 500 was retried with the same body; no request went out as json_object
+    assert [b["response_format"]["type"] for b in server.bodies] == ["json_schema"] * 5
+
+
+def test_a_400_naming_the_parameter_switches_to_json_object(tmp_path: Path) -> None:
+    def reply(body: dict, n: int) -> httpx2.Response:
+        if body["response_format"]["type"] == "json_schema":
+            return error(400, "Unsupported value: 'response_format.type' does not support 'json_schema'", "x")
+        return httpx2.Response(200, json=completion('{"label": "ok", "score": 2}'))
+
+    server = Server(reply)
+    reqs = [LLMRequest.chat(f"rate {i}", json_schema=Verdict.model_json_schema()) for i in range(3)]
+    out = run(server, reqs, tmp_path, spec="openai:m@http://127.0.0.1:8000/v1", concurrency=1, max_retries=0)
+    assert [r.parsed for r in out] == [{"label": "ok", "score": 2}] * 3
+    assert [b["response_format"]["type"] for b in server.bodies] == ["json_schema"] + ["json_object"] * 3
+
+
+def test_which_errors_say_json_schema_is_unsupported() -> None:
+    from persona_lab.llm._openai import refuses_json_schema
+
+    assert refuses_json_schema(400, "Invalid parameter: response_format")
+    assert refuses_json_schema(422, "body.response_format.type: Input should be 'text' or 'json_object'")
+    assert refuses_json_schema(
+        500, "1 validation error: ('body', 'response_format', 'type') ... 'json_schema'"
+    )
+    assert not refuses_json_schema(500, "The server had an error while processing your request")
+    assert not refuses_json_schema(400, "Invalid value for 'temperature'")
+    assert not refuses_json_schema(503, "response_format busy")  # overloaded, whatever it says
+
+
+# ---- a backend that is down -----------------------------------------------------------------------------
+
+
+DEAD = "openai:m@http://127.0.0.1:9/v1"
+"""A self-hosted spec whose port has no server (9 is the discard port; nothing listens on loopback)."""
+
+
+def test_a_dead_server_stops_the_stage_quickly_and_the_rerun_resumes(tmp_path: Path) -> None:
+    import time
+
+    reqs = [LLMRequest.chat(f"q{i}", tag=f"p{i}") for i in range(40)]
+    config = LLMConfig(concurrency=4, max_retries=6)
+    t0 = time.perf_counter()
+    with pytest.raises(BackendUnavailable) as err:
+        run_requests(reqs, DEAD, cache=tmp_path, config=config, progress=False, retry=FAST)
+    assert time.perf_counter() - t0 < 5.0  # without the breaker: 40 x 7 attempts with backoff
+    e = err.value
+    assert e.backend == DEAD and e.reason.startswith("connection: Connection error")
+    assert f"backend {DEAD!r} looks down: 8 consecutive connection or timeout errors" in str(e)
+    assert "0 of 40 requests answered and 40 recorded as not attempted" in str(e)
+    assert "rerun the same command" in str(e)
+    assert {r.kind for r in e.results} == {"not_attempted"} and e.results[7].tag == "p7"
+    # the server is up again (same spec, so the same keys): the rerun sends all 40
+    server = Server(lambda b, n: httpx2.Response(200, json=completion("a " + b["messages"][0]["content"])))
+    res = run(server, reqs, tmp_path, spec=DEAD)
+    assert [r.text for r in res] == [f"a q{i}" for i in range(40)] and len(server.bodies) == 40
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers: its base URL."""
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0), backlog=64)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            held.append(conn)  # read nothing, write nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
+    srv.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_server_that_never_answers_stops_the_stage_after_a_few_timeouts(
+    tmp_path: Path, silent_server: str
+) -> None:
+    import time
+
+    spec = f"openai:m@{silent_server}"
+    reqs = [LLMRequest.chat(f"q{i}") for i in range(40)]
+    config = LLMConfig(concurrency=4, max_retries=6, timeout_s=0.2)
+    t0 = time.perf_counter()
+    with pytest.raises(BackendUnavailable) as err:
+        run_requests(reqs, spec, cache=tmp_path, config=config, progress=False, retry=FAST)
+    # two rounds of 4 timeouts of 0.2 s; without the breaker: 40 x 7 x 0.2 s / 4 = 14 s
+    assert time.perf_counter() - t0 < 3.0
+    assert "8 consecutive connection or timeout errors" in str(err.value)
+    assert "(last: timeout: request timed out)" in str(err.value) and "raise llm.timeout_s" in str(err.value)
+    with ResponseCache(tmp_path) as cache:
+        assert cache.failures()["kind"].tolist() == ["not_attempted"] * 40
+
+
+def test_ping_has_a_timeout(silent_server: str) -> None:
+    import time
+
+    from typer.testing import CliRunner
+
+    from persona_lab.llm import _cli
+
+    t0 = time.perf_counter()
+    out = CliRunner().invoke(
+        _cli.llm_app, ["ping", "--backend", f"openai:m@{silent_server}", "--timeout", "0.3"]
+    )
+    assert time.perf_counter() - t0 < 3.0
+    assert out.exit_code == 2, out.output
+    assert "the ping failed (timeout: request timed out); raise --timeout (now 0.3 s)" in out.output
+
+
+# ---- checking a backend before a run ------------------------------------------------------------------
+
+
+def test_check_backend_without_any_network_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("check_backend must not connect anywhere")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    check_backend("openai:gpt-4o")  # OPENAI_API_KEY is set (fixture)
+    check_backend("openai:Qwen2.5-72B@http://10.0.0.1:8000/v1")
+    check_backend("local")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    check_backend("openai:Qwen2.5-72B@http://10.0.0.1:8000/v1")  # a self-hosted server needs no key
+    check_backend("anthropic:claude@https://gateway.example/v1")
+    cases = {
+        "openai:gpt-4o": "backend 'openai:gpt-4o': the environment variable OPENAI_API_KEY is not set",
+        "anthropic:claude-sonnet-4-5": "the environment variable ANTHROPIC_API_KEY is not set",
+        "gemini:pro": "backend spec 'gemini:pro': unknown provider 'gemini'",
+        "openai:": "backend spec 'openai:': missing model name after 'openai:'",
+        "openai:m@ftp://host/v1": "the server URL must start with http:// or https://",
+        "local:/nowhere/model.gguf": "local backend: model file /nowhere/model.gguf does not exist",
+    }
+    for spec, message in cases.items():
+        with pytest.raises(PersonaLabError) as err:
+            check_backend(spec)
+        assert message in str(err.value), (spec, err.value)

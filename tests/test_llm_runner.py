@@ -11,6 +11,7 @@ import pytest
 from persona_lab.config import LLMConfig
 from persona_lab.errors import PersonaLabError
 from persona_lab.llm import (
+    BackendUnavailable,
     LLMError,
     LLMFailure,
     LLMRequest,
@@ -18,6 +19,7 @@ from persona_lab.llm import (
     RateLimiter,
     ResponseCache,
     RetryPolicy,
+    RunStats,
     Usage,
     arun_requests,
     run_requests,
@@ -138,10 +140,19 @@ def test_transient_errors_retried_then_recorded(tmp_path: Path) -> None:
         f = cache.failures().set_index("tag")
         assert f.loc["t/down", "kind"] == "connection" and f.loc["t/down", "attempts"] == 4
         assert f.loc["t/bad", "reason"] == "context length exceeded"
-    # a rerun retries only the failed items; a success clears the failure row
+    # a rerun replays the recorded failures as failures, with no call
     be2 = Echo()
     res2 = run_requests(reqs, be2, cache=tmp_path, progress=False)
-    assert sorted(be2.calls) == ["bad", "down"] and all(isinstance(r, LLMResponse) for r in res2)
+    assert be2.calls == [] and [r.cached for r in res2] == [True, True, True, True]
+    assert [(r.kind, r.attempts, r.tag) for r in res2[2:]] == [
+        ("connection", 4, "t/down"),
+        ("invalid_request", 1, "t/bad"),
+    ]
+    assert summarize(res2).replayed_failures == 2
+    # with retry_failures it sends only the failed items; a success clears the failure row
+    res3 = run_requests(reqs, be2, cache=tmp_path, config=cfg(retry_failures=True), progress=False)
+    assert sorted(be2.calls) == ["bad", "down"] and all(isinstance(r, LLMResponse) for r in res3)
+    assert [r.cached for r in res3] == [True, True, False, False]
     with ResponseCache(tmp_path) as cache:
         assert cache.failures().empty and len(cache) == 4
 
@@ -291,3 +302,114 @@ def test_factory_builds_the_local_backend_lazily() -> None:
     assert (
         isinstance(be, LocalBackend) and be.spec == "local" and be.model.startswith("SmolLM2-135M-Instruct")
     )
+
+
+# ---- the circuit breaker --------------------------------------------------------------------------------
+
+
+class Down(Echo):
+    """A backend whose server is gone: every call is a connection error, until ``up`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        if not self.up:
+            self.calls.append(request.messages[-1].content)
+            raise LLMError("connection", "Connection refused")
+        return await super().complete(request)
+
+
+def test_circuit_breaker_stops_a_stage_whose_backend_is_down_and_a_rerun_resumes(tmp_path: Path) -> None:
+    be = Down()
+    reqs = [LLMRequest.chat(f"q{i}", tag=f"t{i}") for i in range(50)]
+    config = cfg(concurrency=1, max_retries=2, circuit_breaker=4)
+    with pytest.raises(BackendUnavailable) as err:
+        run_requests(reqs, be, cache=tmp_path, config=config, progress=False, retry=FAST)
+    # q0 had its 3 attempts, q1 one more: 4 connection errors in a row, then nothing else was sent
+    assert be.calls == ["q0", "q0", "q0", "q1"]
+    e = err.value
+    assert e.backend == "echo" and e.reason == "connection: Connection refused"
+    assert str(e) == (
+        "backend 'echo' looks down: 4 consecutive connection or timeout errors with no answer in between "
+        "(last: connection: Connection refused); stopped the stage with 0 of 50 requests answered and 50 "
+        "recorded as not attempted. Check that the server runs and answers, then rerun the same command: "
+        "it resumes from the cache and sends only the rest"
+    )
+    assert [(r.kind, r.tag) for r in e.results] == [("not_attempted", f"t{i}") for i in range(50)]
+    assert [r.attempts for r in e.results[:3]] == [3, 0, 0]  # q0 was tried to the end, q1 cut short
+    with ResponseCache(tmp_path) as cache:
+        assert cache.failures()["kind"].value_counts().to_dict() == {"not_attempted": 50}
+    # the server is back: the same command sends everything (not-attempted items are never replayed)
+    be.up = True
+    res = run_requests(reqs, be, cache=tmp_path, config=config, progress=False, retry=FAST)
+    assert [r.text for r in res] == [f"Q{i}" for i in range(50)]
+    with ResponseCache(tmp_path) as cache:
+        assert cache.failures().empty and len(cache) == 50
+
+
+def test_an_answer_resets_the_breaker_and_a_failure_of_its_own_stays_recorded(tmp_path: Path) -> None:
+    # "bad" fails 3 times in a row with a timeout (its own problem: too slow), the others answer
+    be = Echo(fail={"bad": [LLMError("timeout", "slow")] * 3})
+    reqs = [LLMRequest.chat(t) for t in ("a", "bad", "b", "c")]
+    config = cfg(concurrency=1, max_retries=2, circuit_breaker=4)
+    res = run_requests(reqs, be, cache=tmp_path, config=config, progress=False, retry=FAST)
+    assert [type(r).__name__ for r in res] == ["LLMResponse", "LLMFailure", "LLMResponse", "LLMResponse"]
+    assert (res[1].kind, res[1].attempts) == ("timeout", 3)
+    with ResponseCache(tmp_path) as cache:
+        assert cache.failures()["kind"].tolist() == ["timeout"]  # recorded once the backend answered again
+
+
+def test_a_breaker_of_zero_never_stops(tmp_path: Path) -> None:
+    be = Down()
+    reqs = [LLMRequest.chat(f"q{i}") for i in range(5)]
+    config = cfg(concurrency=2, max_retries=1, circuit_breaker=0)
+    res = run_requests(reqs, be, cache=tmp_path, config=config, progress=False, retry=FAST)
+    assert [r.kind for r in res] == ["connection"] * 5 and len(be.calls) == 10
+
+
+def test_replayed_failures_count_in_the_progress_counters(tmp_path: Path) -> None:
+    be = Echo(fail={"bad": [LLMError("invalid_request", "no")]})
+    reqs = [LLMRequest.chat("ok"), LLMRequest.chat("bad"), LLMRequest.chat("bad")]
+    run_requests(reqs, be, cache=tmp_path, progress=False)
+    stats = RunStats()
+    res = asyncio.run(arun_requests(reqs, be, cache=tmp_path, progress=False, stats=stats))
+    assert (stats.total, stats.done, stats.cache_hits, stats.failures, stats.calls) == (3, 3, 1, 2, 0)
+    assert [r.cached for r in res] == [True, True, True] and be.calls == ["bad", "ok"]
+
+
+# ---- progress in a log -------------------------------------------------------------------------------------
+
+
+def test_plain_progress_lines_every_ten_seconds_each_tenth_and_at_the_end() -> None:
+    import io
+
+    from persona_lab.llm._progress import LineView
+
+    now = [100.0]
+    out = io.StringIO()
+    view = LineView("prompts filter", stream=out, clock=lambda: now[0])
+    st = RunStats(total=20)
+    for t, done in [(1.0, 1), (3.0, 2), (4.0, 3), (15.0, 3), (16.0, 20)]:
+        now[0] = 100.0 + t
+        st.done = done
+        view.refresh(st)
+    now[0] = 117.2
+    view.close(st)
+    tail = " · 0 cached · 0 failed · 0 in (0% prompt-cached) / 0 out tokens · $0.0000"
+    assert out.getvalue().splitlines() == [
+        f"prompts filter: 2/20 done{tail} · 3 s",  # a new tenth, 3 s after the start
+        f"prompts filter: 3/20 done{tail} · 15 s",  # 10 s without a line (the tenth at 1 s came too soon)
+        f"prompts filter: 20/20 done{tail} · 17 s",  # the end (all done at 16 s, 1 s after the last line)
+    ]
+
+
+def test_progress_in_a_log_is_plain_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    assert not sys.stderr.isatty()  # as in a log file or CI
+    run_requests([LLMRequest.chat("a"), LLMRequest.chat("bb")], Echo(), cache=None, desc="demo")
+    err = capsys.readouterr().err
+    line = "demo: 2/2 done · 0 cached · 0 failed · 3 in (0% prompt-cached) / 2 out tokens · $0.0000 · "
+    assert err.startswith(line) and err.endswith(" s\n") and err[len(line) : -3].isdigit(), err

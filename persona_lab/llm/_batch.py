@@ -2,7 +2,8 @@
 
 ``run_batch`` answers many requests in one provider batch job instead of one call each:
 
-1. Requests already in the response cache are replayed; the rest are the pending keys.
+1. Requests already in the response cache are replayed, and so are the failures recorded by an earlier run
+   (unless ``LLMConfig.retry_failures``; ``not_attempted`` items are always sent); the rest are pending.
 2. Pending keys that belong to a batch submitted earlier and not yet collected (a crashed or interrupted
    run) are not submitted again: that batch is polled instead. The others are submitted as new batches,
    and each batch id is committed with its request keys to the ``batches`` and ``batch_requests`` tables of
@@ -26,7 +27,8 @@ Provider details:
 
 Request bodies and answer parsing are those of the online backends (``_openai``/``_anthropic``), so a batch
 answer equals an online one, except that the online backends' one repair attempt for malformed structured
-output is not made: such answers are recorded as ``unparseable`` failures, which a rerun retries.
+output is not made: such answers are recorded as ``unparseable`` failures, which a rerun with
+``LLMConfig.retry_failures`` sends again.
 The one window where a crash loses a submission is between the provider accepting a batch and the local
 commit of its id (milliseconds); those requests are then submitted again on the rerun.
 """
@@ -43,9 +45,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.llm._cache import ResponseCache, request_key
+from persona_lab.llm._cache import ResponseCache
 from persona_lab.llm._common import StructuredError, choice_schema, classify_status, parse_answer
 from persona_lab.llm._cost import BATCH_DISCOUNT, ModelPrice, cost_usd, resolve_price
+from persona_lab.llm._keys import request_keys
 from persona_lab.llm._spec import BackendSpec, api_key, parse_spec
 from persona_lab.llm._types import FailureKind, LLMFailure, LLMRequest, LLMResponse, Usage
 
@@ -63,27 +66,6 @@ ANTHROPIC_MAX_REQUESTS = 100_000
 ANTHROPIC_MAX_BYTES = 240_000_000
 """Request budget, below Anthropic's 256 MB limit."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    batch_id TEXT PRIMARY KEY,
-    provider TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    model TEXT NOT NULL,
-    status TEXT NOT NULL,
-    n_requests INTEGER NOT NULL,
-    submitted_at REAL NOT NULL,
-    collected_at REAL
-);
-CREATE TABLE IF NOT EXISTS batch_requests (
-    batch_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    request TEXT NOT NULL,
-    PRIMARY KEY (batch_id, key)
-);
-CREATE INDEX IF NOT EXISTS batch_requests_by_key ON batch_requests (key);
-"""
-
 _ANTHROPIC_ERROR_KINDS: dict[str, FailureKind] = {
     "invalid_request_error": "invalid_request",
     "authentication_error": "auth",
@@ -98,95 +80,9 @@ _ANTHROPIC_ERROR_KINDS: dict[str, FailureKind] = {
 }
 
 
-# ---- the batches tables in the cache database ---------------------------------------------------------
-
-
-def _ensure_tables(cache: ResponseCache) -> None:
-    with cache.lock:
-        cache.connection.executescript(_SCHEMA)
-
-
-def _record_batch(
-    cache: ResponseCache,
-    batch_id: str,
-    provider: str,
-    spec: BackendSpec,
-    status: str,
-    items: Sequence[tuple[str, LLMRequest]],
-) -> None:
-    """Commit a submitted batch and its request keys in one transaction."""
-    with cache.lock:
-        conn = cache.connection
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "INSERT OR REPLACE INTO batches (batch_id, provider, backend, model, status, n_requests, "
-                "submitted_at, collected_at) VALUES (?,?,?,?,?,?,?,NULL)",
-                (batch_id, provider, spec.spec, spec.model, status, len(items), time.time()),
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO batch_requests (batch_id, key, tag, request) VALUES (?,?,?,?)",
-                [(batch_id, key, req.tag, req.model_dump_json()) for key, req in items],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _open_batches_for(cache: ResponseCache, spec: BackendSpec, keys: Sequence[str]) -> dict[str, set[str]]:
-    """Uncollected batches of this backend that hold any of ``keys``: ``{batch_id: keys it holds}``."""
-    out: dict[str, set[str]] = {}
-    with cache.lock:
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = cache.connection.execute(
-                "SELECT r.batch_id, r.key FROM batch_requests r JOIN batches b ON b.batch_id = r.batch_id "
-                f"WHERE b.collected_at IS NULL AND b.backend = ? AND r.key IN ({marks}) "
-                "ORDER BY b.submitted_at",
-                [spec.spec, *chunk],
-            ).fetchall()
-            for batch_id, key in rows:
-                out.setdefault(batch_id, set()).add(key)
-    return out
-
-
-def _batch_items(cache: ResponseCache, batch_id: str) -> dict[str, LLMRequest]:
-    """The requests a batch was submitted with, by key (tag restored)."""
-    with cache.lock:
-        rows = cache.connection.execute(
-            "SELECT key, tag, request FROM batch_requests WHERE batch_id = ?", (batch_id,)
-        ).fetchall()
-    return {
-        key: LLMRequest.model_validate_json(req).model_copy(update={"tag": tag}) for key, tag, req in rows
-    }
-
-
-def _set_status(cache: ResponseCache, batch_id: str, status: str, *, collected: bool = False) -> None:
-    with cache.lock:
-        if collected:
-            cache.connection.execute(
-                "UPDATE batches SET status = ?, collected_at = ? WHERE batch_id = ?",
-                (status, time.time(), batch_id),
-            )
-        else:
-            cache.connection.execute("UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id))
-
-
 def batch_jobs(cache: ResponseCache) -> pd.DataFrame:
-    """The batches submitted through a cache: batch_id, provider, backend, model, status, n_requests,
-    submitted_at and collected_at (UTC; ``NaT`` while not yet collected)."""
-    _ensure_tables(cache)
-    with cache.lock:
-        df = pd.read_sql_query(
-            "SELECT batch_id, provider, backend, model, status, n_requests, submitted_at, collected_at "
-            "FROM batches ORDER BY submitted_at",
-            cache.connection,
-        )
-    for col in ("submitted_at", "collected_at"):
-        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
-    return df
+    """The batches submitted through a cache (``ResponseCache.batch_jobs``)."""
+    return cache.batch_jobs()
 
 
 # ---- provider adapters ------------------------------------------------------------------------------
@@ -278,42 +174,43 @@ class _OpenAIAdapter(_Adapter):
         responses: dict[str, LLMResponse] = {}
         failures: dict[str, LLMFailure] = {}
         for file_id in (b.output_file_id, b.error_file_id):
-            if not file_id:
-                continue
-            text = self.client.files.content(file_id).text
-            for n, raw in enumerate(text.splitlines(), start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    row = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise PersonaLabError(
-                        f"OpenAI batch {batch_id}: line {n} of file {file_id} is not JSON ({exc.msg}); "
-                        "rerun to download it again"
-                    ) from exc
-                key = row.get("custom_id")
+            for key, row in self._rows(batch_id, file_id) if file_id else ():
                 if key not in items:
                     continue
-                request = items[key]
-                result = self._read_line(key, request, row)
+                result = self._read_line(key, items[key], row)
                 if isinstance(result, LLMResponse):
                     responses[key] = result
                 else:
                     failures[key] = result
-        missing = [k for k in items if k not in responses and k not in failures]
-        if missing:
-            reason = f"batch {batch_id} ended {b.status} without an answer for this request"
-            if b.status == "failed" and b.errors is not None and b.errors.data:
-                reason += ": " + "; ".join(
-                    f"{e.message or e.code}" + (f" (line {e.line})" if e.line else "")
-                    for e in b.errors.data[:3]
-                )
-            kind: FailureKind = "timeout" if b.status == "expired" else "other"
-            if b.status == "failed":
-                kind = "invalid_request"
-            for k in missing:
-                failures[k] = self.failure(k, items[k], kind, reason)
+        for k in items:
+            if k not in responses and k not in failures:
+                failures[k] = self._unanswered(b, k, items[k])
         return _Outcome(b.status, responses, failures)
+
+    def _rows(self, batch_id: str, file_id: str) -> Iterable[tuple[Any, dict[str, Any]]]:
+        """``(custom_id, row)`` of each line of a result file."""
+        text = self.client.files.content(file_id).text
+        for n, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise PersonaLabError(
+                    f"OpenAI batch {batch_id}: line {n} of file {file_id} is not JSON ({exc.msg}); "
+                    "rerun to download it again"
+                ) from exc
+            yield row.get("custom_id"), row
+
+    def _unanswered(self, b: Any, key: str, request: LLMRequest) -> LLMFailure:
+        """The failure of a request the ended batch ``b`` has no line for."""
+        reason = f"batch {b.id} ended {b.status} without an answer for this request"
+        if b.status == "failed" and b.errors is not None and b.errors.data:
+            reason += ": " + "; ".join(
+                f"{e.message or e.code}" + (f" (line {e.line})" if e.line else "") for e in b.errors.data[:3]
+            )
+        kinds: dict[str, FailureKind] = {"expired": "timeout", "failed": "invalid_request"}
+        return self.failure(key, request, kinds.get(b.status, "other"), reason)
 
     def _read_line(self, key: str, request: LLMRequest, row: dict[str, Any]) -> LLMResponse | LLMFailure:
         err = row.get("error")
@@ -372,52 +269,54 @@ class _AnthropicAdapter(_Adapter):
         return b.processing_status, b.processing_status == "ended", done
 
     def collect(self, batch_id: str, items: dict[str, LLMRequest]) -> _Outcome:
-        from persona_lab.llm._anthropic import usage_of
-
         responses: dict[str, LLMResponse] = {}
         failures: dict[str, LLMFailure] = {}
         for entry in self.client.messages.batches.results(batch_id):
             key = entry.custom_id
             if key not in items:
                 continue
-            request = items[key]
-            result = entry.result
-            if result.type == "succeeded":
-                msg = result.message
-                if msg.stop_reason == "refusal":
-                    failures[key] = self.failure(key, request, "refusal", "stop_reason refusal")
-                    continue
-                usage = usage_of(msg.usage)
-                schema = request.json_schema if request.choices is None else choice_schema(request.choices)
-                if schema is None:
-                    text = "".join(b.text for b in msg.content if b.type == "text")
-                    responses[key] = self.response(key, text, None, None, usage)
-                    continue
-                try:
-                    text, parsed, choice = self.backend._read(msg, request, schema)
-                except StructuredError as exc:
-                    failures[key] = self.failure(key, request, "unparseable", str(exc))
-                    continue
-                responses[key] = self.response(key, text, parsed, choice, usage)
-            elif result.type == "errored":
-                inner = result.error.error
-                etype = getattr(inner, "type", "")
-                kind = _ANTHROPIC_ERROR_KINDS.get(etype, "other")
-                failures[key] = self.failure(key, request, kind, f"{etype}: {getattr(inner, 'message', '')}")
-            elif result.type == "expired":
-                failures[key] = self.failure(
-                    key, request, "timeout", f"batch {batch_id} expired before this request ran"
-                )
-            else:  # canceled
-                failures[key] = self.failure(
-                    key, request, "other", f"batch {batch_id} was canceled before this request ran"
-                )
+            result = self._read_result(batch_id, key, items[key], entry.result)
+            if isinstance(result, LLMResponse):
+                responses[key] = result
+            else:
+                failures[key] = result
         for k in items:
             if k not in responses and k not in failures:
                 failures[k] = self.failure(
                     k, items[k], "other", f"batch {batch_id} returned no result for it"
                 )
         return _Outcome("ended", responses, failures)
+
+    def _read_result(
+        self, batch_id: str, key: str, request: LLMRequest, result: Any
+    ) -> LLMResponse | LLMFailure:
+        """The answer or failure of one result: ``succeeded``, ``errored``, ``expired`` or ``canceled``."""
+        if result.type == "succeeded":
+            return self._read_message(key, request, result.message)
+        if result.type == "errored":
+            inner = result.error.error
+            etype = getattr(inner, "type", "")
+            kind = _ANTHROPIC_ERROR_KINDS.get(etype, "other")
+            return self.failure(key, request, kind, f"{etype}: {getattr(inner, 'message', '')}")
+        if result.type == "expired":
+            return self.failure(key, request, "timeout", f"batch {batch_id} expired before this request ran")
+        return self.failure(key, request, "other", f"batch {batch_id} was canceled before this request ran")
+
+    def _read_message(self, key: str, request: LLMRequest, msg: Any) -> LLMResponse | LLMFailure:
+        from persona_lab.llm._anthropic import usage_of
+
+        if msg.stop_reason == "refusal":
+            return self.failure(key, request, "refusal", "stop_reason refusal")
+        usage = usage_of(msg.usage)
+        schema = request.json_schema if request.choices is None else choice_schema(request.choices)
+        if schema is None:
+            text = "".join(b.text for b in msg.content if b.type == "text")
+            return self.response(key, text, None, None, usage)
+        try:
+            text, parsed, choice = self.backend._read(msg, request, schema)
+        except StructuredError as exc:
+            return self.failure(key, request, "unparseable", str(exc))
+        return self.response(key, text, parsed, choice, usage)
 
 
 def _adapter(spec: BackendSpec, cfg: LLMConfig, client: Any) -> _Adapter:
@@ -430,18 +329,16 @@ def _adapter(spec: BackendSpec, cfg: LLMConfig, client: Any) -> _Adapter:
 
         from persona_lab.llm._openai import OpenAIBackend
 
-        backend = OpenAIBackend(spec, api_key=key, config=cfg)
         if client is None:
             client = openai.OpenAI(api_key=key, base_url=spec.base_url, timeout=cfg.timeout_s)
-        return _OpenAIAdapter(spec, backend, client, price)
+        return _OpenAIAdapter(spec, OpenAIBackend(spec, api_key=key, config=cfg), client, price)
     import anthropic
 
     from persona_lab.llm._anthropic import AnthropicBackend
 
-    backend = AnthropicBackend(spec, api_key=key, config=cfg)
     if client is None:
         client = anthropic.Anthropic(api_key=key, base_url=spec.base_url, timeout=cfg.timeout_s)
-    return _AnthropicAdapter(spec, backend, client, price)
+    return _AnthropicAdapter(spec, AnthropicBackend(spec, api_key=key, config=cfg), client, price)
 
 
 def _chunks(
@@ -458,6 +355,119 @@ def _chunks(
         size += n
     if chunk:
         yield chunk
+
+
+# ---- one batch run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _BatchRun:
+    """The state of one ``run_batch`` call: the adapter, the cache, and the answers collected so far."""
+
+    spec: BackendSpec
+    adapter: _Adapter
+    cache: ResponseCache
+    say: Callable[[str], None]
+    answers: dict[str, LLMResponse | LLMFailure]
+
+    def resume(self, pending: Sequence[str]) -> dict[str, set[str]]:
+        """The batches submitted earlier, not yet collected, that hold pending keys (polled, not resubmitted)."""
+        open_batches = self.cache.open_batches(self.spec.spec, pending)
+        if open_batches:
+            covered = set().union(*open_batches.values())
+            self.say(
+                f"{self.spec.spec}: resuming {len(open_batches)} batch(es) holding {len(covered)} request(s)"
+            )
+        return open_batches
+
+    def submit(self, items: Sequence[tuple[str, LLMRequest]]) -> dict[str, set[str]]:
+        """Submit ``(key, request)`` items in batches within the provider's limits; each batch is committed
+        to the cache as soon as the provider accepts it."""
+        lines = [(k, r, self.adapter.line(k, r)) for k, r in items]
+        submitted: dict[str, set[str]] = {}
+        for chunk in _chunks(lines, self.adapter.max_requests, self.adapter.max_bytes):
+            try:
+                batch_id, status = self.adapter.submit([line for _, _, line in chunk])
+            except PersonaLabError:
+                raise
+            except Exception as exc:
+                raise PersonaLabError(
+                    f"{self.spec.spec}: submitting a batch of {len(chunk)} requests failed "
+                    f"({type(exc).__name__}: {exc}); batches already submitted are recorded in the cache, "
+                    "rerun to resume"
+                ) from exc
+            self.cache.record_batch(
+                batch_id,
+                provider=self.adapter.provider,
+                backend=self.spec.spec,
+                model=self.spec.model,
+                status=status,
+                items=[(k, r) for k, r, _ in chunk],
+            )
+            submitted[batch_id] = {k for k, _, _ in chunk}
+            self.say(f"{self.spec.spec}: submitted batch {batch_id} with {len(chunk)} request(s)")
+        return submitted
+
+    def wait(self, batch_ids: Iterable[str], poll_interval: float, sleep: Callable[[float], None]) -> None:
+        """Poll every batch until it ends and collect each as it does."""
+        waiting = list(batch_ids)
+        last_seen: dict[str, str] = {}
+        while waiting:
+            waiting = [b for b in waiting if not self._poll(b, last_seen)]
+            if waiting:
+                sleep(poll_interval)
+
+    def _poll(self, batch_id: str, last_seen: dict[str, str]) -> bool:
+        """Poll one batch; collect it if it ended. Returns whether it ended."""
+        try:
+            status, ended, done = self.adapter.poll(batch_id)
+            if not ended:
+                if last_seen.get(batch_id) != f"{status} {done}":
+                    last_seen[batch_id] = f"{status} {done}"
+                    self.say(f"{self.spec.spec}: batch {batch_id} {status} {done}".rstrip())
+                    self.cache.set_batch_status(batch_id, status)
+                return False
+            items = self.cache.batch_requests(batch_id)
+            outcome = self.adapter.collect(batch_id, items)
+        except PersonaLabError:
+            raise
+        except Exception as exc:
+            raise PersonaLabError(
+                f"{self.spec.spec}: polling batch {batch_id} failed ({type(exc).__name__}: {exc}); the batch "
+                "is recorded in the cache, rerun to resume it without submitting again"
+            ) from exc
+        self._merge(batch_id, items, outcome)
+        return True
+
+    def _merge(self, batch_id: str, items: dict[str, LLMRequest], outcome: _Outcome) -> None:
+        """Commit a batch's answers and failures, then mark it collected (a crash before that only
+        collects it again: the writes are idempotent)."""
+        self.cache.put_many([(k, items[k], r, items[k].tag) for k, r in outcome.responses.items()])
+        for f in outcome.failures.values():
+            self.cache.record_failure(f)
+        self.cache.set_batch_status(batch_id, outcome.status, collected=True)
+        for results in (outcome.responses, outcome.failures):
+            for k, result in results.items():
+                self.answers.setdefault(k, result)  # an answer replayed from the cache stays the answer
+        self.say(
+            f"{self.spec.spec}: batch {batch_id} {outcome.status}: {len(outcome.responses)} answered, "
+            f"{len(outcome.failures)} failed"
+        )
+
+
+def _batch_spec(backend_spec: str) -> BackendSpec:
+    spec = parse_spec(backend_spec)
+    if spec.provider == "local":
+        raise PersonaLabError(
+            f"backend {backend_spec!r} has no batch API; set llm.batch = false, or use an openai: or anthropic: backend"
+        )
+    return spec
+
+
+def _printer(progress: bool | str) -> Callable[[str], None]:
+    if progress in (False, "none"):
+        return lambda s: None
+    return lambda s: print(s, file=sys.stderr, flush=True)
 
 
 # ---- the public entry point -------------------------------------------------------------------------
@@ -481,7 +491,7 @@ def run_batch(
         backend_spec: ``openai:MODEL`` or ``anthropic:MODEL`` (``@url`` for a compatible server).
         cache: The run's response cache; answers are merged into it, failures recorded in it, and the
             submitted batch ids kept in its ``batches`` table.
-        config: Prices (``prices``) and timeouts; defaults to ``LLMConfig()``.
+        config: Prices (``prices``), timeouts and ``retry_failures``; defaults to ``LLMConfig()``.
         poll_interval: Seconds between status polls.
         progress: Print one line per batch status change to stderr (``False`` or ``"none"``: silent).
         client: A synchronous SDK client (``openai.OpenAI`` or ``anthropic.Anthropic``); by default one is
@@ -489,8 +499,9 @@ def run_batch(
         sleep: The function that waits between polls (tests pass a no-op).
 
     Returns:
-        One item per request, in order: an ``LLMResponse`` (``cached=True`` if it was already in the cache)
-        or the ``LLMFailure`` recorded for it. Costs are at 50 % of the price table.
+        One item per request, in order: an ``LLMResponse`` (``cached=True`` if it was already in the cache),
+        the ``LLMFailure`` recorded for it now, or the one recorded by an earlier run (``cached=True``; sent
+        again only with ``config.retry_failures``). Costs are at 50 % of the price table.
 
     Raises:
         PersonaLabError: for a backend without a batch API (``local``), a missing API key, or when polling or
@@ -499,90 +510,28 @@ def run_batch(
     from persona_lab.config import LLMConfig
 
     cfg = config or LLMConfig()
-    spec = parse_spec(backend_spec)
-    if spec.provider == "local":
-        raise PersonaLabError(
-            f"backend {backend_spec!r} has no batch API; set llm.batch = false, or use an openai: or anthropic: backend"
-        )
-    _ensure_tables(cache)
-    adapter = _adapter(spec, cfg, client)
-    say: Callable[[str], None] = (
-        (lambda s: print(s, file=sys.stderr, flush=True))
-        if progress not in (False, "none")
-        else (lambda s: None)
-    )
-
-    keys = [request_key(r, spec.spec, spec.model) for r in requests]
+    spec = _batch_spec(backend_spec)
+    run = _BatchRun(spec, _adapter(spec, cfg, client), cache, _printer(progress), {})
+    keys = request_keys(requests, spec.spec, spec.model)
     by_key: dict[str, LLMRequest] = {}
     for k, r in zip(keys, requests, strict=True):
         by_key.setdefault(k, r)
-    cached = cache.get_many(by_key)
-    pending = [k for k in by_key if k not in cached]
+    run.answers.update(cache.get_many(by_key))
+    if not cfg.retry_failures:
+        recorded = cache.failures_for(k for k in by_key if k not in run.answers)
+        run.answers.update({k: f for k, f in recorded.items() if f.kind != "not_attempted"})
+    pending = [k for k in by_key if k not in run.answers]
 
-    open_batches = _open_batches_for(cache, spec, pending)
+    open_batches = run.resume(pending)
     covered = set().union(*open_batches.values()) if open_batches else set()
-    if open_batches:
-        say(f"{spec.spec}: resuming {len(open_batches)} batch(es) holding {len(covered)} request(s)")
-    to_submit = [(k, by_key[k], adapter.line(k, by_key[k])) for k in pending if k not in covered]
-    for chunk in _chunks(to_submit, adapter.max_requests, adapter.max_bytes):
-        try:
-            batch_id, status = adapter.submit([line for _, _, line in chunk])
-        except PersonaLabError:
-            raise
-        except Exception as exc:
-            raise PersonaLabError(
-                f"{spec.spec}: submitting a batch of {len(chunk)} requests failed ({type(exc).__name__}: {exc}); "
-                "batches already submitted are recorded in the cache, rerun to resume"
-            ) from exc
-        _record_batch(cache, batch_id, adapter.provider, spec, status, [(k, r) for k, r, _ in chunk])
-        open_batches[batch_id] = {k for k, _, _ in chunk}
-        say(f"{spec.spec}: submitted batch {batch_id} with {len(chunk)} request(s)")
+    open_batches.update(run.submit([(k, by_key[k]) for k in pending if k not in covered]))
+    run.wait(open_batches, poll_interval, sleep)
+    # every pending key was in a batch collected above, which answered or failed it
+    return [_labelled(run.answers[k], r.tag) for k, r in zip(keys, requests, strict=True)]
 
-    fresh: dict[str, LLMResponse] = {}
-    failed: dict[str, LLMFailure] = {}
-    last_seen: dict[str, str] = {}
-    waiting = list(open_batches)
-    while waiting:
-        still: list[str] = []
-        for batch_id in waiting:
-            try:
-                status, ended, done = adapter.poll(batch_id)
-                if not ended:
-                    if last_seen.get(batch_id) != f"{status} {done}":
-                        say(f"{spec.spec}: batch {batch_id} {status} {done}".rstrip())
-                        last_seen[batch_id] = f"{status} {done}"
-                        _set_status(cache, batch_id, status)
-                    still.append(batch_id)
-                    continue
-                items = _batch_items(cache, batch_id)
-                outcome = adapter.collect(batch_id, items)
-            except PersonaLabError:
-                raise
-            except Exception as exc:
-                raise PersonaLabError(
-                    f"{spec.spec}: polling batch {batch_id} failed ({type(exc).__name__}: {exc}); the batch is "
-                    "recorded in the cache, rerun to resume it without submitting again"
-                ) from exc
-            cache.put_many([(k, items[k], r, items[k].tag) for k, r in outcome.responses.items()])
-            for f in outcome.failures.values():
-                cache.record_failure(f)
-            _set_status(cache, batch_id, outcome.status, collected=True)
-            fresh.update(outcome.responses)
-            failed.update(outcome.failures)
-            say(
-                f"{spec.spec}: batch {batch_id} {outcome.status}: {len(outcome.responses)} answered, "
-                f"{len(outcome.failures)} failed"
-            )
-        waiting = still
-        if waiting:
-            sleep(poll_interval)
 
-    out: list[LLMResponse | LLMFailure] = []
-    for k, r in zip(keys, requests, strict=True):
-        if k in cached:
-            out.append(cached[k])
-        elif k in fresh:
-            out.append(fresh[k])
-        else:  # every pending key was in a batch collected above, which answered or failed it
-            out.append(failed[k].model_copy(update={"tag": r.tag}))
-    return out
+def _labelled(result: LLMResponse | LLMFailure, tag: str) -> LLMResponse | LLMFailure:
+    """A failure carries the tag of the request it answers (a duplicate's own tag)."""
+    if isinstance(result, LLMFailure) and result.tag != tag:
+        return result.model_copy(update={"tag": tag})
+    return result

@@ -30,19 +30,26 @@ def ping(
     run_dir: Path | None = typer.Option(
         None, help="Run directory whose response cache to use (none: no cache)."
     ),
+    timeout: float = typer.Option(
+        30.0, "--timeout", min=0.001, help="Seconds to wait for the answer (one attempt, no retries)."
+    ),
 ) -> None:
     """Send one tiny request; print backend, model, latency, tokens, cost and whether it came from the cache."""
+    from persona_lab.config import LLMConfig
     from persona_lab.llm._runner import run_requests
 
-    be = get_backend(backend)
+    # a diagnostic: one attempt within the timeout, and a failure reported as it is (never replayed)
+    cfg = LLMConfig(timeout_s=timeout, max_retries=0, retry_failures=True)
+    be = get_backend(backend, config=cfg)
     cache = ResponseCache(run_dir) if run_dir is not None else None
     try:
-        (result,) = run_requests([ping_request()], be, cache=cache, progress=False)
+        (result,) = run_requests([ping_request()], be, cache=cache, config=cfg, progress=False)
     finally:
         if cache is not None:
             cache.close()
     if isinstance(result, LLMFailure):
-        raise PersonaLabError(f"backend {backend!r}: the ping failed ({result.kind}: {result.reason})")
+        hint = f"; raise --timeout (now {timeout:g} s)" if result.kind == "timeout" else ""
+        raise PersonaLabError(f"backend {backend!r}: the ping failed ({result.kind}: {result.reason}){hint}")
     u = result.usage
     typer.echo(f"backend  {result.backend}")
     typer.echo(f"model    {result.model}")

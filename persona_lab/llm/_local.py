@@ -88,6 +88,25 @@ def _import_llama_cpp() -> Any:
     return llama_cpp
 
 
+def check_local(model_path: str | Path | None = None) -> Path:
+    """The GGUF file a ``local`` backend would load, checked without importing llama.cpp or loading it.
+
+    Raises:
+        PersonaLabError: if llama-cpp-python is not installed or the model file does not exist.
+    """
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise PersonaLabError(f"local backend: llama-cpp-python is not installed; {_INSTALL_HINT}")
+    if model_path is None or str(model_path) == "":
+        return default_model_path()
+    path = Path(model_path).expanduser()
+    if not path.is_file():
+        raise PersonaLabError(
+            f"local backend: model file {path} does not exist; pass an existing GGUF file as "
+            f"'local:/path/to/model.gguf', or use plain 'local' for the embedded default ({_INSTALL_HINT})"
+        )
+    return path
+
+
 @dataclass
 class _LoadedModel:
     """A loaded model with the lock and the single worker thread that serialize its calls."""
@@ -204,17 +223,8 @@ class LocalBackend:
         spec: str | None = None,
         reuse_prompt_cache: bool = False,
     ) -> None:
-        if model_path is None or str(model_path) == "":
-            path = default_model_path()
-            default_spec = "local"
-        else:
-            path = Path(model_path).expanduser()
-            default_spec = f"local:{model_path}"
-            if not path.is_file():
-                raise PersonaLabError(
-                    f"local backend: model file {path} does not exist; pass an existing GGUF file as "
-                    f"'local:/path/to/model.gguf', or use plain 'local' for the embedded default ({_INSTALL_HINT})"
-                )
+        path = check_local(model_path)
+        default_spec = "local" if model_path is None or str(model_path) == "" else f"local:{model_path}"
         _import_llama_cpp()
         self.path = path
         self.spec = spec or default_spec
@@ -275,7 +285,7 @@ class LocalBackend:
             if not self.reuse_prompt_cache:
                 loaded.llama.reset()
             try:
-                out = loaded.llama.create_chat_completion(**kwargs)
+                out: Any = loaded.llama.create_chat_completion(**kwargs)  # not streamed: one response
             except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window of ..."
                 raise LLMError("invalid_request", str(exc)) from exc
             latency = time.perf_counter() - start

@@ -13,6 +13,7 @@ Providers are imported lazily, so a missing optional dependency only matters for
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -98,6 +99,29 @@ def api_key(parsed: BackendSpec) -> str:
         f"backend {parsed.spec!r}: the environment variable {var} is not set; export {var}=... "
         "(keys are read from the environment only) or choose another backend, e.g. 'local'"
     )
+
+
+def check_backend(spec: str) -> None:
+    """Check that a backend spec can work, before a run starts: no network call, no model loaded.
+
+    Checks the spec's form and provider, the API key of a hosted API (``OPENAI_API_KEY``,
+    ``ANTHROPIC_API_KEY``; a server named with ``@url`` needs none), and that the provider's package is
+    installed; for ``local``, that llama-cpp-python is installed and the GGUF file exists.
+
+    Raises:
+        PersonaLabError: naming the spec and what to do.
+    """
+    parsed = parse_spec(spec)
+    if parsed.provider == "local":
+        from persona_lab.llm._local import check_local
+
+        check_local(parsed.model or None)
+        return
+    api_key(parsed)
+    if importlib.util.find_spec(parsed.provider) is None:  # pragma: no cover - both are core dependencies
+        raise PersonaLabError(
+            f"backend {parsed.spec!r} needs the {parsed.provider} package: pip install {parsed.provider}"
+        )
 
 
 def get_backend(spec: str, *, config: LLMConfig | None = None, http_client: Any = None) -> Backend:

@@ -84,11 +84,18 @@ FailureKind = Literal[
     "refusal",
     "unparseable",
     "other",
+    "not_attempted",
 ]
+"""Why a request has no answer. ``not_attempted``: the stage stopped before sending it (its backend was
+down, see ``BackendUnavailable``); it is sent again on the next run, whatever ``LLMConfig.retry_failures``."""
 
 
 class LLMFailure(BaseModel):
-    """A call that still failed after retries; recorded in the cache's failures table, never dropped."""
+    """A call that still failed after retries; recorded in the cache's failures table, never dropped.
+
+    A rerun replays a recorded failure as it is (``cached=True``, no call) unless ``LLMConfig.retry_failures``
+    is set; ``not_attempted`` items are always sent again.
+    """
 
     key: str
     kind: FailureKind
@@ -97,6 +104,8 @@ class LLMFailure(BaseModel):
     model: str = ""
     attempts: int = 1
     tag: str = ""
+    cached: bool = False
+    """True when replayed from the response cache's failures table (no call was made)."""
 
 
 @runtime_checkable
