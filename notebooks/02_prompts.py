@@ -13,9 +13,7 @@ with app.setup:
     from persona_lab import charts, prompts
     from persona_lab.config import LLMConfig, PromptsConfig, RunConfig
     from persona_lab.errors import PersonaLabError
-    from persona_lab.paths import shared_data_dir
 
-    PRISM_JSON = shared_data_dir() / "prism" / "prism_opening_prompts.json"
     CACHE_DIR = Path(os.environ.get("PERSONA_LAB_RUNS", "runs")) / "notebook_prompts"
     HAS_EMBEDDINGS = (
         importlib.util.find_spec("sentence_transformers") is not None
@@ -31,7 +29,8 @@ def _():
     PERSONA needs questions on which people **reasonably disagree**: a question about how to boil an egg
     cannot reveal whether a model respects a persona's values, a question about abortion or work-life balance
     can. The paper starts from the **8,011 opening prompts** that PRISM's 1,396 participants typed to start a
-    conversation with an LLM (Kirk et al., 2024) and narrows them down in three steps:
+    conversation with an LLM (Kirk et al., 2024; shipped with this package under CC-BY-4.0 in
+    `data/prism_prompts.json`) and narrows them down in three steps:
 
     1. keep prompts that contain a **question mark** (a question, not a greeting or an instruction);
     2. keep prompts of **at least 5 words** ("Why?" or "Is God real?" give a model nothing to personalise);
@@ -49,9 +48,10 @@ def _():
 
 @app.cell
 def _():
-    _sources = {"embedded questions (written for this project)": "embedded"}
-    if PRISM_JSON.exists():
-        _sources = {"PRISM opening prompts (8,011)": str(PRISM_JSON), **_sources}
+    _sources = {
+        "PRISM opening prompts (8,011)": str(prompts.PRISM_PROMPTS),
+        "embedded questions (written for this project)": "embedded",
+    }
     source = mo.ui.dropdown(options=_sources, value=next(iter(_sources)), label="prompts")
     custom_path = mo.ui.text(
         placeholder="or a file: a JSON list of prompts or PRISM's conversations.jsonl",

@@ -68,7 +68,7 @@ def test_census_contract_matches_persona_keys():
     on personas): the census attributes must be exactly PERSONA's keys that are neither open-ended, procedural
     nor optional, in the same order, and the optional ones the same set."""
     from persona_lab.census import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
-    from persona_lab.personas import ATTRIBUTE_KEYS, OPEN_ENDED_KEYS, OPTIONAL_KEYS, PROCEDURAL_KEYS
+    from persona_lab.personas._schema import ATTRIBUTE_KEYS, OPEN_ENDED_KEYS, OPTIONAL_KEYS, PROCEDURAL_KEYS
 
     others = {*OPEN_ENDED_KEYS, *PROCEDURAL_KEYS, *OPTIONAL_KEYS}
     assert CENSUS_ATTRIBUTES == tuple(k for k in ATTRIBUTE_KEYS if k not in others)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from persona_lab.cli import app
 from persona_lab.io import read_table
-from persona_lab.personas import parse_persona
+from persona_lab.personas._text import parse_persona
 
 runner = CliRunner()
 

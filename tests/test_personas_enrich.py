@@ -1,4 +1,5 @@
-"""LLM enrichment and the LLM consistency check: prompts, schemas, failures, mocked OpenAI, local model."""
+"""LLM enrichment and the LLM consistency check: prompts, schemas, failures, degenerate answers, mocked OpenAI,
+the local model, the redraw loop."""
 
 from __future__ import annotations
 
@@ -11,17 +12,26 @@ import pandas as pd
 import pytest
 
 from persona_lab.config import RunConfig
-from persona_lab.llm import LLMError, LLMRequest, LLMResponse
-from persona_lab.llm._cache import ResponseCache, request_key
-from persona_lab.llm._spec import get_backend
-from persona_lab.personas import _enrich
-from persona_lab.personas._enrich import (
+from persona_lab.llm import (
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    ResponseCache,
+    degenerate_fields,
+    degenerate_reason,
+    get_backend,
+    request_key,
+)
+from persona_lab.personas import _prompting
+from persona_lab.personas._consistency import check_consistency, complete_personas
+from persona_lab.personas._enrich import enrich_personas, enrichment_before_after
+from persona_lab.personas._prompting import (
     ConsistencyVerdict,
     PersonaEnrichment,
-    check_consistency,
+    age_notes,
+    consistency_instructions,
     consistency_request,
-    enrich_personas,
-    enrichment_before_after,
+    enrichment_instructions,
     enrichment_request,
     persona_profile,
     persona_seeds,
@@ -193,8 +203,8 @@ def test_requests_carry_strict_json_schemas_and_age_notes() -> None:
     assert schema["additionalProperties"] is False and set(schema["required"]) == set(schema["properties"])
     assert [k.replace("_", " ") for k in schema["properties"]] == list(OPEN_ENDED_KEYS)
     assert adult.seed == 7 and adult.temperature == 0.0 and adult.tag == "p00001"
-    assert adult.messages[0].content == _enrich.load_template("enrich_system")
-    assert _enrich._age_notes(41) == ""
+    assert adult.messages[0].content == _prompting.template("enrich_system")
+    assert age_notes(41) == "" and age_notes(None) == ""
     assert (
         "year-old child" not in adult.messages[1].content
         and "too young to vote" not in adult.messages[1].content
@@ -210,12 +220,12 @@ def test_requests_carry_strict_json_schemas_and_age_notes() -> None:
 def test_changing_a_template_changes_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
     row = personas_frame().iloc[0].to_dict()
     before = request_key(enrichment_request(row), "openai:gpt-4o", "gpt-4o")
-    original = _enrich.load_template
+    original = _prompting.load_template
 
-    def edited(name: str) -> str:
-        return original(name) + ("\nBe brief." if name == "enrich_system" else "")
+    def edited(package: str, name: str) -> str:
+        return original(package, name) + ("\nBe brief." if name == "enrich_system.txt" else "")
 
-    monkeypatch.setattr(_enrich, "load_template", edited)
+    monkeypatch.setattr(_prompting, "load_template", edited)
     after = request_key(enrichment_request(row), "openai:gpt-4o", "gpt-4o")
     assert before != after
 
@@ -253,6 +263,7 @@ def test_enrichment_failures_are_recorded_not_dropped() -> None:
     assert out.loc[1, "enrichment_failure"] == "unparseable: answer is not valid JSON"
     assert out.loc[2, "enrichment_failure"] == "unparseable: answer field lifestyle: Field required"
     assert out.loc[1, list(OPEN_ENDED_KEYS)].isna().all() and out.loc[2, list(OPEN_ENDED_KEYS)].isna().all()
+    assert out.loc[1, "enrichment_raw"] == "" and json.loads(out.loc[2, "enrichment_raw"]) == bad
     assert "ideology:" not in out.loc[1, "text"]
 
 
@@ -290,6 +301,53 @@ def test_check_consistency_verdicts_and_failures() -> None:
     assert pd.isna(verdicts["consistent"].iloc[2])  # a failed check never rejects
     assert verdicts["reason"].tolist() == ["No conflicting attributes", "An 8-year-old cannot be married", ""]
     assert verdicts["check_failure"].tolist() == ["", "", "refusal: the model declined"]
+    assert json.loads(verdicts.loc[1, "raw_answer"]) == answers["age: 8\n"]
+    assert verdicts.loc[2, "raw_answer"] == ""  # no answer to keep
+
+
+BOILERPLATE = "The person's lifestyle is a mix of traits that make them interesting and unique"
+"""What SmolLM2-135M wrote into all seven open-ended fields of a persona in the tiny run."""
+
+
+def test_degenerate_enrichment_is_a_recorded_failure_with_its_text() -> None:
+    answers = _by_age(ANSWERS)
+    answers["age: 41\n"] = {field: BOILERPLATE for field in PersonaEnrichment.model_fields}
+    # the 15-year-old's mannerisms repeat the template's description of the field
+    echo = "how the person typically speaks or behaves around others"
+    answers["age: 15\n"] = ANSWERS["p00003"] | {"mannerisms": echo}
+    out = enrich_personas(personas_frame(), ScriptedBackend(answers), progress=False)
+    assert out["enriched"].tolist() == [False, True, False]
+    assert out.loc[0, "enrichment_failure"] == (
+        "degenerate: same text as another field (detailed job description, defining quirks, mannerisms, "
+        "personal time, lifestyle, ideology, political views)"
+    )
+    assert out.loc[2, "enrichment_failure"] == "degenerate: echoes the instruction (mannerisms)"
+    # the raw answers are kept; none of their text reaches the personas
+    assert json.loads(out.loc[0, "enrichment_raw"]) == answers["age: 41\n"]
+    assert json.loads(out.loc[2, "enrichment_raw"])["mannerisms"] == echo
+    assert out.loc[[0, 2], list(OPEN_ENDED_KEYS)].isna().all().all()
+    assert "lifestyle:" not in out.loc[0, "text"] and "mannerisms:" not in out.loc[2, "text"]
+    assert (
+        out.loc[1, "enrichment_failure"] == ""
+        and json.loads(out.loc[1, "enrichment_raw"]) == ANSWERS["p00002"]
+    )
+
+
+def test_an_echoed_or_empty_reason_is_a_failed_check_not_a_verdict() -> None:
+    answers = {
+        "age: 41\n": {"reason": "Is this profile self-consistent?", "consistent": False},
+        "age: 8\n": {"reason": "true", "consistent": True},
+        "age: 15\n": {"reason": "No conflicting attributes", "consistent": True},
+    }
+    verdicts = check_consistency(personas_frame(), ScriptedBackend(answers), progress=False)
+    assert verdicts["check_failure"].tolist() == [
+        "degenerate: echoes the instruction",
+        "degenerate: empty rationale",
+        "",
+    ]
+    assert verdicts["consistent"].isna().tolist() == [True, True, False]  # never a rejection
+    assert verdicts["reason"].tolist() == ["", "", "No conflicting attributes"]
+    assert json.loads(verdicts.loc[0, "raw_answer"])["reason"] == "Is this profile self-consistent?"
 
 
 # --- the real-backend path: the official openai SDK against a mocked HTTP transport -----------------------
@@ -364,9 +422,10 @@ def test_enrich_through_openai_sdk_with_cache_replay(monkeypatch: pytest.MonkeyP
     assert out.loc[0, "mannerisms"] == "Answers questions with questions"
     assert out.loc[1, "political views"] == "Not applicable"
     assert out.loc[2, "enrichment_failure"].startswith("unparseable: after one repair attempt")
-    # rerun: the two answers replay from the cache; only the failed persona is asked again
+    # rerun: the two answers replay from the cache; at most the failed persona is asked again (whether a
+    # recorded failure is retried is the runner's policy)
     again = enrich_personas(personas_frame(), _openai(handler, monkeypatch), cache=cache, progress=False)
-    assert len(handler.bodies) == 6
+    assert all("age: 15\n" in body["messages"][1]["content"] for body in handler.bodies[4:])
     pd.testing.assert_frame_equal(again, out)
     cache.close()
 
@@ -398,15 +457,26 @@ def test_local_model_enrichment_and_check(tmp_path: Path) -> None:
     cache = tmp_path / "llm_cache.sqlite"
     out = enrich_personas(frame, "local", cache=cache, progress=False)
     assert len(out) == 2
+    # The 135M model mostly writes "The person is a person of faith." into several fields, or the
+    # schema's own descriptions: recorded as degenerate failures, never as enriched personas.
     for _, row in out.iterrows():  # every persona is either enriched or carries its failure
         assert row["enriched"] != (row["enrichment_failure"] != "")
-    assert out["enriched"].any()
-    enriched = out[out["enriched"]]
-    assert enriched[list(OPEN_ENDED_KEYS)].map(lambda v: isinstance(v, str)).all().all()
+        if row["enrichment_failure"].startswith("degenerate:"):
+            assert row["enrichment_raw"].strip().startswith("{")  # the answer is kept
+            assert row[list(OPEN_ENDED_KEYS)].isna().all()
+        if row["enriched"]:
+            values = {key: row[key] for key in OPEN_ENDED_KEYS}
+            assert all(isinstance(v, str) for v in values.values())
+            assert degenerate_fields(values, instructions=enrichment_instructions()) == {}
     verdicts = check_consistency(frame, "local", cache=cache, progress=False)
     assert len(verdicts) == 2
-    assert all(v in (True, False) or pd.isna(v) for v in verdicts["consistent"])
-    assert (verdicts["check_failure"] != "").sum() + verdicts["consistent"].notna().sum() == 2
+    assert all(pd.isna(v) or v in (True, False) for v in verdicts["consistent"])
+    failed = verdicts["check_failure"] != ""
+    assert (failed == verdicts["consistent"].isna()).all()
+    for _, row in verdicts[~failed].iterrows():  # a used verdict has a real reason
+        assert (
+            degenerate_reason(row["reason"], instructions=consistency_instructions(), rationale=True) is None
+        )
 
 
 # --- the consistency loop: draw, check, redraw, enrich ------------------------------------------------------
@@ -452,14 +522,9 @@ class LoopBackend:
         return LLMResponse(text=json.dumps(answer), parsed=answer, backend=self.spec, model=self.model)
 
 
-def test_complete_personas_redraws_rejected_profiles(tmp_path: Path) -> None:
-    from persona_lab.io import read_table
-    from persona_lab.personas._enrich import complete_personas
-
+def test_complete_personas_redraws_rejected_profiles() -> None:
     backend = LoopBackend()
-    done = complete_personas(
-        ListSource(), 30, 3, backend, config=RunConfig(), run_dir=tmp_path, progress=False, n_train=20
-    )
+    done = complete_personas(ListSource(), 30, 3, backend, config=RunConfig(), progress=False, n_train=20)
     personas, rejected, report = done.personas, done.rejected, done.consistency
     assert personas["persona_id"].tolist() == [f"p{i:05d}" for i in range(1, 31)]
     assert (personas["split"] == "train").sum() == 20  # replacements take over their slot's split
@@ -475,8 +540,9 @@ def test_complete_personas_redraws_rejected_profiles(tmp_path: Path) -> None:
     assert (personas.loc[~kept_old, "llm_consistent"] == True).all()  # noqa: E712 - nullable boolean
     assert backend.enrichments == 30 and personas["enriched"].all()
     assert "ideology: Moderate" in personas.loc[0, "text"]
-    on_disk = read_table(tmp_path / "rejected_personas.parquet", table="rejected_personas")
-    assert on_disk["reason"].tolist() == rejected["reason"].tolist()
+    assert list(rejected.columns[:3]) == ["round", "persona_id", "split"] and rejected.columns[-1] == "reason"
+    assert not {"llm_consistent", "consistency_reason", "check_failure", "consistency_raw"} & set(rejected)
+    assert (personas["consistency_raw"] != "").all() and report.failed == report.degenerate == 0
     assert "PERSONA: 8.5%" in report.describe()
     # identical on rerun with the same seed
     again = complete_personas(ListSource(), 30, 3, LoopBackend(), progress=False, n_train=20)
@@ -484,7 +550,6 @@ def test_complete_personas_redraws_rejected_profiles(tmp_path: Path) -> None:
 
 
 def test_complete_personas_bounded_rounds_keep_unresolved_profiles() -> None:
-    from persona_lab.personas._enrich import complete_personas
 
     with pytest.warns(UserWarning, match="still judged inconsistent"):
         done = complete_personas(
@@ -521,7 +586,6 @@ class WidowBackend(LoopBackend):
 def test_complete_personas_on_real_pums_round_trips_through_parquet(shared: Path, tmp_path: Path) -> None:
     from persona_lab.census import PumsSource, load_persona_frame
     from persona_lab.io import read_table, write_table
-    from persona_lab.personas._enrich import complete_personas
 
     pums = shared / "pums"
     frame = load_persona_frame(
@@ -534,7 +598,6 @@ def test_complete_personas_on_real_pums_round_trips_through_parquet(shared: Path
         11,
         backend,
         config=RunConfig(personas={"enrich": 5}),
-        run_dir=tmp_path,
         progress=False,
     )
     personas = done.personas
@@ -547,4 +610,39 @@ def test_complete_personas_on_real_pums_round_trips_through_parquet(shared: Path
     assert back["persona_id"].tolist() == personas["persona_id"].tolist()
     assert back["text"].tolist() == personas["text"].tolist()
     assert back["llm_consistent"].dtype == "boolean"
-    assert read_table(tmp_path / "rejected_personas.parquet")["reason"].eq("widowed").all()
+    write_table(done.rejected, tmp_path / "rejected_personas.parquet", table="rejected_personas")
+    rejected = read_table(tmp_path / "rejected_personas.parquet", table="rejected_personas")
+    assert rejected["reason"].eq("widowed").all() and len(rejected) == done.consistency.rejected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["personas.parquet", "rejected_personas.parquet"]
+
+
+class EchoBackend(LoopBackend):
+    """Answers like the 135M model did in the tiny run: the check's question as its reason, boilerplate in
+    every enrichment field."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        if request.json_schema["title"] == "ConsistencyVerdict":
+            self.checks += 1
+            answer: dict[str, Any] = {"reason": "Is this profile self-consistent?", "consistent": False}
+        else:
+            self.enrichments += 1
+            answer = {field: BOILERPLATE for field in PersonaEnrichment.model_fields}
+        return LLMResponse(text=json.dumps(answer), parsed=answer, backend=self.spec, model=self.model)
+
+
+def test_complete_personas_counts_degenerate_answers_as_failures() -> None:
+    backend = EchoBackend()
+    done = complete_personas(ListSource(), 10, 3, backend, progress=False, n_train=6)
+    report = done.consistency
+    # ten echoed reasons: ten failed checks, no rejection, so no redraw round
+    assert (report.checked, report.rejected, report.rounds) == (10, 0, 1)
+    assert report.failed == report.degenerate == 10
+    assert "10 check failure(s) (10 degenerate answer(s))" in report.describe()
+    personas = done.personas
+    assert done.rejected.empty and personas["llm_consistent"].isna().all()
+    assert (personas["check_failure"] == "degenerate: echoes the instruction").all()
+    assert (personas["consistency_reason"] == "").all()
+    assert personas["consistency_raw"].map(lambda t: json.loads(t)["consistent"]).eq(False).all()
+    assert backend.enrichments == 10 and not personas["enriched"].any()
+    assert personas["enrichment_failure"].str.startswith("degenerate: same text as another field (").all()
+    assert personas[list(OPEN_ENDED_KEYS)].isna().all().all()

@@ -12,17 +12,12 @@ from conftest import ADULT_ROW
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
 from persona_lab.errors import PersonaLabError
 from persona_lab.io import read_table, write_table
-from persona_lab.personas import (
-    BIG_FIVE_COLUMNS,
-    OPEN_ENDED_KEYS,
-    RULES,
-    SEED_COLUMNS,
-    default_n_train,
-    generate_personas,
-    parse_persona,
-    persona_from_row,
-    render_texts,
-)
+from persona_lab.personas import generate_personas, render_texts
+from persona_lab.personas._generate import default_n_train
+from persona_lab.personas._rules import RULES
+from persona_lab.personas._schema import OPEN_ENDED_KEYS
+from persona_lab.personas._text import parse_persona, persona_from_row
+from persona_lab.personas._traits import BIG_FIVE_COLUMNS, SEED_COLUMNS
 
 BASE = ADULT_ROW
 CHILD = BASE | {
@@ -238,7 +233,8 @@ def test_table_from_released_personas(shared: Path) -> None:
 
 
 def test_table_from_personas_needs_whole_ages() -> None:
-    from persona_lab.personas import Persona, table_from_personas
+    from persona_lab.personas import table_from_personas
+    from persona_lab.personas._schema import Persona
 
     good = Persona(age="30", religion="Jewish")
     with pytest.raises(PersonaLabError, match=r"x\.txt: persona 2: age 'thirty' is not a whole number"):

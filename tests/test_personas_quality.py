@@ -11,20 +11,17 @@ import pytest
 from persona_lab.personas._quality import (
     LEANS,
     MAX_FIELD_WORDS,
-    OPEN_ENDED_ATTRIBUTES,
     check_quality,
     classify_lean,
     copied_census_attribute,
     field_summary,
-    is_missing,
     lean_distribution,
     leans_conflict,
     left_right_ratio,
     quality_flags,
-    word_count,
 )
 from persona_lab.personas._schema import OPEN_ENDED_KEYS
-from persona_lab.personas._text import read_personas
+from persona_lab.personas._text import is_absent, is_absent_or_placeholder, read_personas
 
 
 def released(shared: Path) -> pd.DataFrame:
@@ -80,12 +77,14 @@ def test_leans_conflict_only_for_opposite_sides() -> None:
     assert not leans_conflict("missing", "missing")
 
 
-def test_missing_and_word_count() -> None:
-    assert is_missing(None) and is_missing(float("nan")) and is_missing("  ") and is_missing("None")
-    assert not is_missing("Not applicable") and not is_missing("0")
-    assert word_count("Active and community-oriented") == 3
-    assert word_count("  two   words ") == 2
-    assert word_count(None) == 0
+def test_the_two_missing_value_predicates() -> None:
+    for absent in (None, float("nan"), pd.NA, "", "  \t"):
+        assert is_absent(absent) and is_absent_or_placeholder(absent), absent
+    for placeholder in ("None", "none", " NaN ", "null", "N/A"):
+        # a placeholder is a value of the census ("disability: None") but no open-ended answer
+        assert not is_absent(placeholder) and is_absent_or_placeholder(placeholder), placeholder
+    for value in ("Not applicable", "0", "Nonetheless busy"):
+        assert not is_absent(value) and not is_absent_or_placeholder(value), value
 
 
 def test_copied_census_attribute_normalises_codes_case_and_punctuation() -> None:
@@ -145,12 +144,26 @@ def test_quality_flags_on_hand_built_personas() -> None:
     assert flags["ideology_lean"].tolist() == ["right", "left", "center"]
     assert flags["political_lean"].tolist() == ["right", "right", "left"]
     assert flags["lean_conflict"].tolist() == [False, True, False]
+    assert flags["degenerate_fields"].tolist() == ["", "", ""]
     assert flags["flagged"].tolist() == [False, True, True]
+
+
+def test_boilerplate_in_every_field_is_flagged() -> None:
+    """What the 135M local model wrote for a persona of the tiny run: one sentence in all seven fields."""
+    boilerplate = "The person's lifestyle is a mix of traits that make them interesting and unique"
+    frame = _hand_built().iloc[[0]].assign(**{key: boilerplate for key in OPEN_ENDED_KEYS})
+    flags = quality_flags(frame)
+    assert flags.loc[0, "degenerate_fields"].split("; ") == list(OPEN_ENDED_KEYS)
+    assert flags.loc[0, "missing_fields"] == "" and flags.loc[0, "long_fields"] == ""
+    assert bool(flags.loc[0, "flagged"])
+    report = check_quality(frame)
+    assert report.fields["n_degenerate"].tolist() == [1] * 7
+    assert report.summary()["degenerate_values"] == 7 and report.flagged_share == 1.0
 
 
 def test_field_summary_counts_and_word_statistics() -> None:
     fields = field_summary(_hand_built()).set_index("field")
-    assert list(fields.index) == list(OPEN_ENDED_ATTRIBUTES)
+    assert list(fields.index) == list(OPEN_ENDED_KEYS)
     assert fields.loc["mannerisms", "n_missing"] == 1 and fields.loc["lifestyle", "n_missing"] == 1
     assert fields.loc["personal time", "n_long"] == 1
     assert fields.loc["detailed job description", "n_copied"] == 1
@@ -191,10 +204,6 @@ def test_left_right_ratio_edge_cases() -> None:
     assert math.isnan(left_right_ratio(pd.DataFrame({"ideology": ["Moderate"]}), "ideology"))
 
 
-def test_open_ended_attributes_match_the_persona_schema() -> None:
-    assert OPEN_ENDED_ATTRIBUTES == OPEN_ENDED_KEYS
-
-
 def test_released_sample_lengths_define_short(shared: Path) -> None:
     """The "short" limit is measured on the released data: every value fits, the longest has 24 words."""
     fields = field_summary(released(shared)).set_index("field")
@@ -222,6 +231,7 @@ def test_released_sample_quality_and_liberal_skew(shared: Path) -> None:
     # and two that equal the occupation category.
     assert summary["copied_values"] == 5
     assert summary["long_values"] == 0
+    assert summary["degenerate_values"] == 0  # within a persona, only 1-2 word values repeat
     assert summary["lean_conflicts"] == 0
     leans = report.leans.set_index(["field", "lean"])["count"]
     # Ideology: 30 Liberal + 7 Progressive + 11 left-coded themes = 48 left; 25 Conservative +

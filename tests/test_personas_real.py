@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from persona_lab.census import PumsSource, load_persona_frame
-from persona_lab.personas import RULES, check_rules, generate_personas, parse_persona
+from persona_lab.personas import check_rules, generate_personas
+from persona_lab.personas._rules import RULES
+from persona_lab.personas._text import parse_persona
 
 
 def _pums_files(shared: Path) -> list[Path]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from conftest import ADULT_ROW
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.personas import RULES, check_rules
+from persona_lab.personas import check_rules
+from persona_lab.personas._rules import RULES
 
 ADULT: dict[str, object] = ADULT_ROW
 CHILD: dict[str, object] = ADULT | {
@@ -110,3 +113,45 @@ def test_missing_column_is_a_clear_error() -> None:
         PersonaLabError, match=r"rule 'veteran_under_17' needs column\(s\) \['veteran status'\]"
     ):
         check_rules(frame)
+
+
+# Employment labels of the released PERSONA personas and of the ACS dictionary, as read by the rule: the words
+# "employed" in "Not employed"/"Unemployed" are not work; "Part-time" (two released 15-year-olds) is.
+EMPLOYMENT_LABELS: dict[str, bool] = {
+    "Not employed": False,
+    "Unemployed": False,
+    "Not in labor force": False,
+    "Not working": False,
+    "Student": False,
+    "Part-time student": False,
+    "Too young for employment": False,
+    "N/A (less than 16 years old)": False,
+    "Part-time": True,
+    "Full-time": True,
+    "Employed": True,
+    "Self-employed": True,
+    "Civilian employed, at work": True,
+    "Civilian employed, with a job but not at work": True,
+    "Armed forces, at work": True,
+}
+
+
+def test_employed_under_16_reads_whole_words() -> None:
+    rows = [CHILD | {"age": 14, "employment status": label} for label in EMPLOYMENT_LABELS]
+    rule = next(r for r in RULES if r.name == "employed_under_16")
+    flags = check_rules(pd.DataFrame(rows), [rule])["employed_under_16"]
+    assert dict(zip(EMPLOYMENT_LABELS, flags.tolist(), strict=True)) == EMPLOYMENT_LABELS
+    # at 16 the same labels are fine
+    older = [row | {"age": 16} for row in rows]
+    assert not check_rules(pd.DataFrame(older), [rule])["employed_under_16"].any()
+
+
+def test_employed_under_16_on_the_released_personas(shared: Path) -> None:
+    """The 100 released personas: the rule finds the two 15-year-olds labelled "Part-time" and nothing else
+    (among the 19 under-16s: 11 "Unemployed", 4 "Student", 2 "Part-time", "None", "Too young for employment")."""
+    from persona_lab.personas import read_personas, table_from_personas
+
+    table = table_from_personas(read_personas(shared / "persona" / "personas_sample100.json"))
+    hits = table[check_rules(table)["employed_under_16"]]
+    assert hits["persona_id"].tolist() == ["p00013", "p00067"]
+    assert hits["age"].tolist() == [15, 15] and set(hits["employment status"]) == {"Part-time"}

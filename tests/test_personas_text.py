@@ -12,19 +12,20 @@ from hypothesis import strategies as st
 
 from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
 from persona_lab.errors import PersonaLabError
-from persona_lab.personas import (
+from persona_lab.personas import read_personas, render_texts
+from persona_lab.personas._schema import (
     ATTRIBUTE_KEYS,
-    NOT_APPLICABLE,
     OPEN_ENDED_KEYS,
     OPTIONAL_KEYS,
     PROCEDURAL_KEYS,
     TEXT_ORDER,
     Persona,
+)
+from persona_lab.personas._text import (
+    NOT_APPLICABLE,
     format_income,
     parse_persona,
     persona_from_row,
-    read_personas,
-    render_texts,
     serialize_persona,
 )
 

@@ -11,17 +11,17 @@ import pytest
 from scipy import stats
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.personas import (
+from persona_lab.personas import add_traits
+from persona_lab.personas._text import parse_persona
+from persona_lab.personas._traits import (
     BIG_FIVE_COLUMNS,
     BIG_FIVE_LEVELS,
     BIG_FIVE_PROBABILITIES,
     RELIGION_SHARES,
     SEED_COLUMNS,
     SeedCounts,
-    add_traits,
     big_five_levels,
     load_seeds,
-    parse_persona,
     religion_distribution,
     sample_big_five,
     sample_religion,
@@ -39,7 +39,7 @@ def test_big_five_probabilities_match_the_normal_cdf() -> None:
     phi = stats.norm.cdf
     expected = [phi(-1), phi(-0.5) - phi(-1), phi(0.5) - phi(-0.5), phi(1) - phi(0.5), 1 - phi(1)]
     assert BIG_FIVE_PROBABILITIES == pytest.approx(expected, abs=1e-12)
-    # the rounded shares PAPERS.md A1 quotes: 15.9 / 15.0 / 38.3 / 15.0 / 15.9 %
+    # the rounded shares of the binned standard normal: 15.9 / 15.0 / 38.3 / 15.0 / 15.9 %
     assert [round(100 * p, 1) for p in BIG_FIVE_PROBABILITIES] == [15.9, 15.0, 38.3, 15.0, 15.9]
 
 
@@ -137,7 +137,7 @@ def test_add_traits_columns_and_counts() -> None:
 
 
 def test_big_five_lookup_equals_direct_rendering() -> None:
-    from persona_lab.personas import big_five_text
+    from persona_lab.personas._traits import big_five_text
 
     traits = sample_big_five(5_000, np.random.default_rng(2))
     assert traits["big five scores"].tolist() == big_five_text(traits).tolist()

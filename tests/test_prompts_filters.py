@@ -7,7 +7,8 @@ import pytest
 
 from persona_lab.config import PromptsConfig, RunConfig
 from persona_lab.errors import PersonaLabError
-from persona_lab.prompts import funnel_counts, load_prompts, rule_filter, word_count
+from persona_lab.prompts import PRISM_PROMPTS, funnel_counts, load_prompts, rule_filter
+from persona_lab.text import word_count
 
 
 def _df(texts: list[str]) -> pd.DataFrame:
@@ -53,8 +54,8 @@ def test_rule_filter_switches():
     # min_words = 0: every '?' prompt passes the word rule; RunConfig is accepted too.
     cfg = RunConfig(prompts=PromptsConfig(min_words=0))
     assert rule_filter(_df(TEXTS), cfg)["kept"].sum() == 3
-    with pytest.raises(PersonaLabError, match="min_words"):
-        rule_filter(_df(TEXTS), PromptsConfig(min_words=-1))
+    with pytest.raises(PersonaLabError, match="min_words"):  # a section built without validation
+        rule_filter(_df(TEXTS), PromptsConfig.model_construct(min_words=-1))
     with pytest.raises(PersonaLabError, match="lacks column"):
         rule_filter(pd.DataFrame({"text": ["a?"]}), PromptsConfig())
 
@@ -69,3 +70,12 @@ def test_prism_rule_filter_counts(shared):
     assert out["kept"].sum() == 4620 and out.loc[out["kept"], "text"].is_unique
     no_dedup = rule_filter(df, PromptsConfig(deduplicate=False))
     assert no_dedup["kept"].sum() == 4652 and no_dedup["duplicate"].sum() == 32
+
+
+def test_shipped_prism_prompts_run_the_papers_funnel_offline():
+    # The shipped copy (data/prism_prompts.json) gives the same funnel without ../shared/data:
+    # 8,011 loaded -> 5,007 with '?' -> 4,652 with >= 5 words (the two rules) -> 4,620 unique.
+    out = rule_filter(load_prompts(PRISM_PROMPTS), PromptsConfig())
+    assert list(funnel_counts(out)["count"]) == [8011, 5007, 4652, 4620]
+    assert int((out["has_question_mark"] & out["enough_words"]).sum()) == 4652
+    assert out.loc[out["kept"], "text"].nunique() == 4620

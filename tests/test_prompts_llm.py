@@ -10,19 +10,18 @@ import pandas as pd
 import pytest
 
 from persona_lab.config import LLMConfig, PromptsConfig, RunConfig
-from persona_lab.io import read_table
 from persona_lab.llm import LLMError, LLMFailure, LLMRequest, LLMResponse, ResponseCache, get_backend
 from persona_lab.prompts import (
-    OUTPUT_COLUMNS,
     assign_topics,
     classify_controversy,
     curate_prompts,
     funnel_counts,
     load_prompts,
-    parse_controversy,
-    parse_topic_name,
     rule_filter,
 )
+from persona_lab.prompts._curate import OUTPUT_COLUMNS
+from persona_lab.prompts._filters import parse_controversy
+from persona_lab.prompts._topics import TOPIC_COLUMNS, parse_topic_name
 
 
 class RuleBackend:
@@ -144,6 +143,12 @@ def test_parsers_accept_text_answers_and_reject_the_rest():
         "unparseable: name 'Pets' does not have 2 to 5 words"
     )
     assert parse_topic_name(resp("The topic is pets"))[1].startswith("unparseable: expected JSON")
+    # the template's own instruction, returned as the name: degenerate, not a 4-word name
+    assert parse_topic_name(resp('{"name": "(2 to 5 words)"}')) == (
+        None,
+        "degenerate: echoes the instruction",
+    )
+    assert parse_topic_name(resp('{"name": "..."}')) == (None, "degenerate: empty")
 
 
 CATS = [
@@ -181,7 +186,25 @@ def test_topic_names_from_the_llm_with_tfidf_fallback():
     assert set(out.loc[out["text"].isin(CATS), "topic_name"]) == {"Cats as Pets"}
 
 
-def test_curate_prompts_on_embedded_questions_writes_the_table(tmp_path):
+def test_degenerate_topic_names_fall_back_to_terms_with_the_raw_answer_kept():
+    def namer(request: LLMRequest) -> str:
+        cats = "cats" in _user(request).split("Most distinctive words")[0]
+        return '{"name": "(2 to 5 words)"}' if cats else '{"name": "Taxing the Rich"}'
+
+    df = _df(CATS + TAXES).assign(kept=True)
+    _, topics = assign_topics(
+        df, "tfidf", 2, seed=0, backend=RuleBackend(namer), config=LLMConfig(max_retries=0)
+    )
+    assert list(topics.columns) == TOPIC_COLUMNS
+    by_source = topics.set_index("name_source")
+    cats, taxes = by_source.loc["tfidf"], by_source.loc["llm"]
+    assert cats["name_failure"] == "degenerate: echoes the instruction"
+    assert cats["name_raw"] == '{"name": "(2 to 5 words)"}' and cats["topic_name"].startswith("cats")
+    assert taxes["topic_name"] == "Taxing the Rich" and pd.isna(taxes["name_failure"])
+    assert taxes["name_raw"] == '{"name": "Taxing the Rich"}'
+
+
+def test_curate_prompts_on_embedded_questions_returns_the_tables(tmp_path):
     # Say "no" to the 12 questions of three topic areas, "yes" to the other 60: 60 kept -> 46 / 14.
     questions = load_prompts(None)
     rejected = set(
@@ -195,7 +218,7 @@ def test_curate_prompts_on_embedded_questions_writes_the_table(tmp_path):
         text = _user(request)
         if request.choices:
             return "no" if any(q in text for q in rejected) else "yes"
-        return '{"name": "Values and Society"}'  # same name for every topic: made distinct below
+        return '{"name": "Values and Society"}'  # the same name for every topic: degenerate
 
     cfg = RunConfig(name="t", runs_dir=tmp_path, seed=1, prompts=PromptsConfig(n_topics=4))
     with ResponseCache(cfg.run_dir) as cache:
@@ -204,21 +227,20 @@ def test_curate_prompts_on_embedded_questions_writes_the_table(tmp_path):
     assert prompts["kept"].sum() == 60 and (prompts["dropped_at"] == "not_controversial").sum() == 12
     assert prompts["split"].value_counts().to_dict() == {"train": 46, "heldout": 14}
     assert topics["topic_name"].is_unique and topics["n_prompts"].sum() == 60
-    assert (topics["name_source"] == "llm").all()
-    stored = read_table(tmp_path / "t" / "prompts.parquet", table="prompts")
-    assert list(stored["prompt_id"]) == list(prompts["prompt_id"])
-    assert stored["controversial"].tolist()[:3] == prompts["controversial"].tolist()[:3]
-    assert read_table(tmp_path / "t" / "topics.parquet", table="topics")["topic"].tolist() == [
-        0,
-        1,
-        2,
-        3,
-    ]
+    assert topics["topic"].tolist() == [0, 1, 2, 3]
+    # one name for four different topics names none of them: each falls back to its own top terms
+    assert (topics["name_source"] == "tfidf").all()
+    assert (topics["name_failure"] == "degenerate: same text as another item").all()
+    assert (topics["name_raw"] == '{"name": "Values and Society"}').all()
+    # the stage returns its tables; writing them is the pipeline's job
+    assert sorted(p.name for p in cfg.run_dir.iterdir()) == ["llm_cache.sqlite"]
     # A second run replays every answer from the cache.
     backend = RuleBackend(answer)
     with ResponseCache(cfg.run_dir) as cache:
-        again, _ = curate_prompts(cfg, cache, backend=backend, write=False)
-    assert backend.calls == [] and again["split"].tolist() == prompts["split"].tolist()
+        again, again_topics = curate_prompts(cfg, cache, backend=backend)
+    assert backend.calls == []
+    pd.testing.assert_frame_equal(again, prompts)
+    pd.testing.assert_frame_equal(again_topics, topics)
 
 
 def test_curate_without_llm_filter_keeps_every_rule_passing_prompt(tmp_path):

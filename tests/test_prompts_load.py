@@ -1,13 +1,19 @@
-"""Loading prompts: embedded questions, a JSON list (PRISM's 8,011), PRISM's conversations.jsonl, bad input."""
+"""Loading prompts: embedded questions, the shipped PRISM prompts, a JSON list, PRISM's conversations.jsonl, bad
+input, the templates."""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.prompts import EMBEDDED_QUESTIONS, load_prompts, load_template, word_count
+from persona_lab.prompts import PRISM_PROMPTS, TEMPLATES, load_prompts
+from persona_lab.prompts._load import EMBEDDED_QUESTIONS
+from persona_lab.prompts._templates import chat_template
+from persona_lab.templates import load_template, split_chat_sections
+from persona_lab.text import word_count
 
 PRISM_JSON = "prism/prism_opening_prompts.json"
 
@@ -20,7 +26,7 @@ def test_embedded_questions_are_value_laden_questions_across_prism_topics():
     assert df["text"].str.contains("?", regex=False).all()
     assert (df["text"].map(word_count) >= 5).all()
     topics = set(df["topic_hint"])
-    # The PRISM cluster areas named in PAPERS.md A2 are all covered (our own topic labels).
+    # The PRISM topic clusters (Kirk et al. 2024) are all covered (our own topic labels).
     for area in (
         "Managing Relationships",
         "Religion and Spirituality",
@@ -144,7 +150,56 @@ def test_missing_file_and_duplicate_ids(tmp_path):
 
 
 def test_templates_have_system_and_user_parts():
-    system, user = load_template("controversy.txt")
+    system, user = chat_template("controversy.txt")
     assert "yes or no" in system and "{prompt}" in user
-    system, user = load_template("topic_name.txt")
+    system, user = chat_template("topic_name.txt")
     assert "{central_prompts}" in user and "{top_terms}" in user
+    assert [p.name for p in TEMPLATES] == ["controversy.txt", "topic_name.txt"]
+    assert all(p.is_file() for p in TEMPLATES)
+
+
+def test_shipped_prism_prompts_are_the_8011_prompts_with_their_attribution(shared):
+    data = json.loads(PRISM_PROMPTS.read_text(encoding="utf-8"))
+    assert PRISM_PROMPTS.name == "prism_prompts.json" and PRISM_PROMPTS.parent.name == "data"
+    assert data["license"].startswith("CC-BY-4.0")
+    assert "Kirk" in data["citation"] and "2024" in data["citation"] and "2404.16019" in data["citation"]
+    assert "PRISM" in data["source"]
+    # the same prompts as the public list, in the same order, texts untouched (spacing included)
+    public = json.loads((shared / PRISM_JSON).read_text(encoding="utf-8"))
+    assert data["prompts"] == public and data["n_prompts"] == len(public) == 8011
+    pd.testing.assert_frame_equal(load_prompts(PRISM_PROMPTS), load_prompts(shared / PRISM_JSON))
+
+
+def test_attributed_prompt_file(tmp_path):
+    path = tmp_path / "mine.json"
+    body = {"source": "written for this test", "license": "CC0-1.0", "prompts": ["Is it fair?", "Why vote?"]}
+    path.write_text(json.dumps(body, indent=2), encoding="utf-8")
+    df = load_prompts(path)
+    assert list(df["prompt_id"]) == ["p00000", "p00001"] and list(df["text"]) == body["prompts"]
+    path.write_text(json.dumps({"license": "CC0-1.0", "prompts": "Is it fair?"}), encoding="utf-8")
+    with pytest.raises(
+        PersonaLabError, match=r"mine\.json: the 'prompts' field is a str; expected a JSON list"
+    ):
+        load_prompts(path)
+    path.write_text(json.dumps({"license": "CC0-1.0", "prompts": []}), encoding="utf-8")
+    with pytest.raises(PersonaLabError, match="the prompt list is empty"):
+        load_prompts(path)
+
+
+def test_the_shared_template_helper():
+    assert split_chat_sections(
+        "ignored\n### system\n  Sort questions. \n### user\nQ: {prompt}\n", "t.txt"
+    ) == (
+        "Sort questions.",
+        "Q: {prompt}",
+    )
+    with pytest.raises(
+        PersonaLabError, match=r"t\.txt: expected a '### system' and a '### user' section, found \['system'\]"
+    ):
+        split_chat_sections("### system\nSort questions.\n", "t.txt")
+    with pytest.raises(
+        PersonaLabError,
+        match=r"no_such\.txt: cannot read prompt template 'no_such\.txt' of persona_lab\.prompts",
+    ):
+        load_template("persona_lab.prompts", "no_such.txt")
+    assert load_template("persona_lab.prompts", "controversy.txt") == TEMPLATES[0].read_text(encoding="utf-8")

@@ -8,7 +8,8 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.prompts import largest_remainder, scaled_split_sizes, split_prompts
+from persona_lab.prompts import split_prompts
+from persona_lab.prompts._split import largest_remainder, scaled_split_sizes
 
 
 def test_scaled_split_sizes():

@@ -11,15 +11,11 @@ from sklearn.metrics import silhouette_score
 
 from persona_lab.config import PromptsConfig
 from persona_lab.errors import PersonaLabError
-from persona_lab.prompts import (
-    assign_topics,
+from persona_lab.prompts import assign_topics, cluster_quality, load_prompts, prompt_vectors, rule_filter
+from persona_lab.prompts._topics import (
     central_prompts,
     cluster_prompts,
-    cluster_quality,
     fallback_name,
-    load_prompts,
-    prompt_vectors,
-    rule_filter,
     topic_quality,
     topic_terms,
 )

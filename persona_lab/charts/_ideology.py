@@ -3,7 +3,7 @@
 Not a figure of the paper: a check on the LLM enrichment. The released PERSONA personas lean left (in the
 100 we measured: 48 left vs 29 right on ideology, 48 vs 28 on political views, see
 ``tests/test_personas_quality.py``). The leans come from the lexicon of
-:func:`persona_lab.personas._quality.classify_lean`. Saved by ``reproduce`` as
+:func:`persona_lab.personas.classify_lean`. Saved by ``reproduce`` as
 ``personas_ideology_distribution``.
 """
 
@@ -14,7 +14,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from persona_lab.personas._quality import LEANS, lean_distribution
+from persona_lab.personas import LEANS, lean_distribution
 
 FIGURE_NAME = "personas_ideology_distribution"
 """Stable file name of this chart in ``figures/``."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from persona_lab.census._schema import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES, CensusSource
+from persona_lab.census import CENSUS_ATTRIBUTES, META_COLUMNS, OPTIONAL_ATTRIBUTES, CensusSource
 from persona_lab.errors import PersonaLabError
 from persona_lab.personas._rules import RULES, ConsistencyRule, check_rules
 from persona_lab.personas._schema import ATTRIBUTE_KEYS, OPEN_ENDED_KEYS, TEXT_ORDER, Persona

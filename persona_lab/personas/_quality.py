@@ -19,6 +19,9 @@ Checks (each one a column of the per-persona flags table):
   job description that only repeats the occupation category. ``"Not applicable"`` is exempt.
 * **lean coherence**: ideology and political views are mapped to a coarse lean with the small lexicon
   below; a persona whose two leans are ``left`` and ``right`` is flagged.
+* **not degenerate**: no open-ended value repeats (or nearly repeats) another one of the same persona
+  (``persona_lab.llm.degenerate_fields``: the same boilerplate sentence in every field). Values of one or
+  two words may repeat ("Not applicable" in a child's ideology and political views).
 """
 
 from __future__ import annotations
@@ -31,12 +34,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from persona_lab.census._schema import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
+from persona_lab.census import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
+from persona_lab.llm import degenerate_fields
 from persona_lab.personas._schema import OPEN_ENDED_KEYS
-from persona_lab.personas._text import NOT_APPLICABLE
-
-OPEN_ENDED_ATTRIBUTES: tuple[str, ...] = OPEN_ENDED_KEYS
-"""The seven attributes PERSONA has an LLM write, in PERSONA's key order."""
+from persona_lab.personas._text import NOT_APPLICABLE, is_absent_or_placeholder
+from persona_lab.text import word_count
 
 MAX_FIELD_WORDS = 25
 """A value is "short" with at most this many words (released PERSONA data: max 24, medians 1-8)."""
@@ -118,8 +120,6 @@ SOFT_RIGHT_TERMS: tuple[str, ...] = (
 )
 """Themes coded right in U.S. politics, used only when no label matched (tier 4)."""
 
-_MISSING_TEXT = frozenset({"", "none", "nan", "null", "n/a"})
-
 
 def _pattern(terms: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(t) for t in terms) + ")", re.IGNORECASE)
@@ -128,20 +128,6 @@ def _pattern(terms: Iterable[str]) -> re.Pattern[str]:
 _LEFT, _RIGHT = _pattern(LEFT_TERMS), _pattern(RIGHT_TERMS)
 _CENTER, _UNFORMED = _pattern(CENTER_TERMS), _pattern(UNFORMED_TERMS)
 _SOFT_LEFT, _SOFT_RIGHT = _pattern(SOFT_LEFT_TERMS), _pattern(SOFT_RIGHT_TERMS)
-
-
-def is_missing(value: Any) -> bool:
-    """True for an absent open-ended value: ``None``, NaN, empty, or a placeholder like ``"None"``."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return str(value).strip().casefold() in _MISSING_TEXT
-
-
-def word_count(value: Any) -> int:
-    """Whitespace-separated words of a value (0 when missing)."""
-    return 0 if is_missing(value) else len(str(value).split())
 
 
 def classify_lean(text: Any) -> Lean:
@@ -159,7 +145,7 @@ def classify_lean(text: Any) -> Lean:
     ``"Moderate, with a focus on social justice"`` -> center; ``"Too young to vote, but interested in
     social justice issues"`` -> unformed; ``"Pragmatic"`` -> other.
     """
-    if is_missing(text):
+    if is_absent_or_placeholder(text):
         return "missing"
     s = str(text)
     side = _side(_LEFT, _RIGHT, s)
@@ -200,13 +186,13 @@ def copied_census_attribute(value: Any, census: Mapping[str, Any]) -> str | None
     category code prefix dropped (``"LGL-Paralegals And Legal Assistants"`` -> ``"paralegals and legal
     assistants"``). Missing values and ``"Not applicable"`` never count as copies.
     """
-    if is_missing(value):
+    if is_absent_or_placeholder(value):
         return None
     v = _normalise(value)
     if v == NOT_APPLICABLE.casefold():
         return None
     for key, census_value in census.items():
-        if is_missing(census_value) or isinstance(census_value, (int, float)):
+        if is_absent_or_placeholder(census_value) or isinstance(census_value, (int, float)):
             continue
         if _normalise(census_value) == v:
             return key
@@ -235,8 +221,9 @@ def quality_flags(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -
     Returns:
         One row per persona, in input order: ``persona_id``; ``missing_fields``, ``long_fields``,
         ``copied_fields`` (attribute names joined by ``"; "``, empty when none; a copy is written
-        ``"job description=occupation category"``); ``ideology_lean``, ``political_lean``
-        (:func:`classify_lean`); ``lean_conflict`` (bool); ``flagged`` (any check failed).
+        ``"job description=occupation category"``); ``degenerate_fields`` (attributes whose value repeats
+        another attribute of the persona, ``persona_lab.llm.degenerate_fields``); ``ideology_lean``,
+        ``political_lean`` (:func:`classify_lean`); ``lean_conflict`` (bool); ``flagged`` (any check failed).
     """
     census_keys = _census_keys(personas.columns)
     rows: list[dict[str, Any]] = []
@@ -244,16 +231,19 @@ def quality_flags(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -
     for pid, rec in zip(_persona_ids(personas), records, strict=True):
         census = {k: rec.get(k) for k in census_keys}
         missing, long, copied = [], [], []
-        for field in OPEN_ENDED_ATTRIBUTES:
+        present: dict[str, str] = {}
+        for field in OPEN_ENDED_KEYS:
             value = rec.get(field)
-            if is_missing(value):
+            if is_absent_or_placeholder(value):
                 missing.append(field)
                 continue
-            if word_count(value) > max_words:
+            present[field] = str(value)
+            if word_count(str(value)) > max_words:
                 long.append(field)
             source = copied_census_attribute(value, census)
             if source is not None:
                 copied.append(f"{field}={source}")
+        degenerate = list(degenerate_fields(present))
         ideology, political = classify_lean(rec.get("ideology")), classify_lean(rec.get("political views"))
         conflict = leans_conflict(ideology, political)
         rows.append(
@@ -262,10 +252,11 @@ def quality_flags(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -
                 "missing_fields": "; ".join(missing),
                 "long_fields": "; ".join(long),
                 "copied_fields": "; ".join(copied),
+                "degenerate_fields": "; ".join(degenerate),
                 "ideology_lean": ideology,
                 "political_lean": political,
                 "lean_conflict": conflict,
-                "flagged": bool(missing or long or copied or conflict),
+                "flagged": bool(missing or long or copied or degenerate or conflict),
             }
         )
     columns = [
@@ -273,6 +264,7 @@ def quality_flags(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -
         "missing_fields",
         "long_fields",
         "copied_fields",
+        "degenerate_fields",
         "ideology_lean",
         "political_lean",
         "lean_conflict",
@@ -282,18 +274,19 @@ def quality_flags(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -
 
 
 def field_summary(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -> pd.DataFrame:
-    """Per open-ended attribute: how many personas have it, are too long or copy a census value.
+    """Per open-ended attribute: how many personas have it, are too long, copy a census value or repeat
+    another attribute.
 
     Returns:
-        One row per attribute in :data:`OPEN_ENDED_ATTRIBUTES` with ``field``, ``n``, ``n_present``,
-        ``n_missing``, ``n_long``, ``n_copied``, ``median_words`` and ``max_words`` (word statistics
+        One row per attribute in :data:`OPEN_ENDED_KEYS` with ``field``, ``n``, ``n_present``,
+        ``n_missing``, ``n_long``, ``n_copied``, ``n_degenerate``, ``median_words`` and ``max_words`` (word statistics
         over present values; NaN and 0 when none is present).
     """
     flags = quality_flags(personas, max_words=max_words)
     out = []
-    for field in OPEN_ENDED_ATTRIBUTES:
+    for field in OPEN_ENDED_KEYS:
         values = personas[field] if field in personas.columns else pd.Series([None] * len(personas))
-        words = [word_count(v) for v in values if not is_missing(v)]
+        words = [word_count(str(v)) for v in values if not is_absent_or_placeholder(v)]
         out.append(
             {
                 "field": field,
@@ -305,6 +298,9 @@ def field_summary(personas: pd.DataFrame, *, max_words: int = MAX_FIELD_WORDS) -
                     flags["copied_fields"]
                     .map(lambda s, f=field: any(c.split("=")[0] == f for c in s.split("; ") if c))
                     .sum()
+                ),
+                "n_degenerate": int(
+                    flags["degenerate_fields"].map(lambda s, f=field: f in s.split("; ")).sum()
                 ),
                 "median_words": float(pd.Series(words).median()) if words else math.nan,
                 "max_words": max(words, default=0),
@@ -380,7 +376,7 @@ class QualityReport:
         return int(self.flags["lean_conflict"].sum())
 
     def summary(self) -> dict[str, float | int]:
-        """Headline numbers: personas, flagged share, missing/long/copied values, lean conflicts and
+        """Headline numbers: personas, flagged share, missing/long/copied/degenerate values, lean conflicts and
         the left:right ratios of ideology and political views."""
 
         def ratio(field: str) -> float:
@@ -394,6 +390,7 @@ class QualityReport:
             "missing_values": int(self.fields["n_missing"].sum()),
             "long_values": int(self.fields["n_long"].sum()),
             "copied_values": int(self.fields["n_copied"].sum()),
+            "degenerate_values": int(self.fields["n_degenerate"].sum()),
             "lean_conflicts": self.n_lean_conflicts,
             "ideology_left_right_ratio": ratio("ideology"),
             "political_views_left_right_ratio": ratio("political views"),

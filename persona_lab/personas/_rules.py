@@ -70,9 +70,22 @@ def _served(f: pd.DataFrame) -> pd.Series:
     return v.str.contains("active duty|reserves|national guard", regex=True) | (v == "veteran")
 
 
+_AT_WORK = re.compile(
+    r"\b(?:employed|at work|with a job|working|armed forces|part[- ]time(?! student)|full[- ]time(?! student))\b"
+)
+"""Labels of a person with work: ACS ESR 1/2 ("Civilian employed, at work", "... with a job but not at work"),
+ESR 4/5 ("Armed forces, ..."), and the release's "Employed", "Self-employed", "Part-time", "Full-time"."""
+_WITHOUT_WORK = re.compile(
+    r"\b(?:not|never|un)[- ]?(?:employed|working)\b|\bunemployed\b|\bnot in (?:the )?labor force\b"
+)
+"""Labels that deny work although they contain a work word: "Not employed", "Unemployed", "Not working"."""
+
+
 def _employed(f: pd.DataFrame) -> pd.Series:
+    """Employment status says the person works. Whole words only: "Not employed" and "Unemployed" contain
+    "employed" but are not work, and the release labels some under-16s "Part-time"."""
     e = _text(f, "employment status")
-    return (e.str.contains("employed") & ~e.str.contains("unemployed")) | e.str.contains("armed forces")
+    return e.str.contains(_AT_WORK) & ~e.str.contains(_WITHOUT_WORK)
 
 
 def _in_armed_forces(f: pd.DataFrame) -> pd.Series:

@@ -12,51 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ATTRIBUTE_KEYS: tuple[str, ...] = (
-    "age",
-    "sex",
-    "race",
-    "ancestry",
-    "household language",
-    "education",
-    "employment status",
-    "class of worker",
-    "industry category",
-    "occupation category",
-    "detailed job description",
-    "income",
-    "marital status",
-    "household type",
-    "family presence and age",
-    "place of birth",
-    "citizenship",
-    "veteran status",
-    "disability",
-    "health insurance",
-    "big five scores",
-    "defining quirks",
-    "mannerisms",
-    "personal time",
-    "lifestyle",
-    "ideology",
-    "political views",
-    "religion",
-    "cognitive difficulty",
-    "ability to speak english",
-    "vision difficulty",
-    "fertility",
-    "hearing difficulty",
-)
-"""PERSONA's 33 attribute keys in canonical order (``persona-bench`` ``persona_keys``)."""
-
-OPTIONAL_KEYS: tuple[str, ...] = (
-    "fertility",
-    "hearing difficulty",
-    "vision difficulty",
-    "cognitive difficulty",
-    "ability to speak english",
-)
-"""Census attributes printed only when applicable, in the order the released text prints them."""
+from persona_lab.census import CENSUS_ATTRIBUTES, OPTIONAL_ATTRIBUTES
 
 OPEN_ENDED_KEYS: tuple[str, ...] = (
     "detailed job description",
@@ -71,6 +27,27 @@ OPEN_ENDED_KEYS: tuple[str, ...] = (
 
 PROCEDURAL_KEYS: tuple[str, ...] = ("big five scores", "religion")
 """Attributes drawn procedurally, not from the census."""
+
+_JOB = CENSUS_ATTRIBUTES.index("occupation category") + 1
+ATTRIBUTE_KEYS: tuple[str, ...] = (
+    *CENSUS_ATTRIBUTES[:_JOB],
+    OPEN_ENDED_KEYS[0],
+    *CENSUS_ATTRIBUTES[_JOB:],
+    PROCEDURAL_KEYS[0],
+    *OPEN_ENDED_KEYS[1:],
+    PROCEDURAL_KEYS[1],
+    *OPTIONAL_ATTRIBUTES,
+)
+"""PERSONA's 33 attribute keys in canonical order (``persona-bench`` ``persona_keys``): the census contract
+(``persona_lab.census.CENSUS_ATTRIBUTES`` and ``OPTIONAL_ATTRIBUTES``, the one source of the census keys)
+with the open-ended and procedural keys in their canonical places."""
+
+_PRINTED_FIRST = ("fertility", "hearing difficulty", "vision difficulty")
+OPTIONAL_KEYS: tuple[str, ...] = _PRINTED_FIRST + tuple(
+    k for k in OPTIONAL_ATTRIBUTES if k not in _PRINTED_FIRST
+)
+"""The optional census attributes (``persona_lab.census.OPTIONAL_ATTRIBUTES``) in the order the released text
+prints them: fertility, hearing, vision, cognitive difficulty, ability to speak English."""
 
 _BEFORE_OPTIONAL = ATTRIBUTE_KEYS[: ATTRIBUTE_KEYS.index("health insurance") + 1]
 _AFTER_OPTIONAL = ATTRIBUTE_KEYS[

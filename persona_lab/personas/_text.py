@@ -20,16 +20,36 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from persona_lab.census import NOT_APPLICABLE
 from persona_lab.errors import PersonaLabError
 from persona_lab.personas._schema import ATTRIBUTE_KEYS, FIELD_NAMES, TEXT_ORDER, Persona
 
 _KEYS = frozenset(ATTRIBUTE_KEYS)
 
-NOT_APPLICABLE = "Not applicable"
-"""Text written for a census attribute whose universe excludes the person (e.g. income under 15)."""
+_PLACEHOLDERS = frozenset({"", "none", "nan", "null", "n/a"})
+
+
+def is_absent(value: Any) -> bool:
+    """No value at all: ``None``, NaN, or an empty or whitespace-only string (the key has no line).
+
+    The census value ``"None"`` (e.g. ``disability: None``) is a value here; see :func:`is_absent_or_placeholder`.
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def is_absent_or_placeholder(value: Any) -> bool:
+    """No usable open-ended value: :func:`is_absent`, or a placeholder text such as ``"None"``, ``"nan"``,
+    ``"null"`` or ``"n/a"`` (any case). The released personas write ``detailed job description: None`` for
+    young children. ``"Not applicable"`` is a value (:data:`NOT_APPLICABLE`, written on purpose)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return str(value).strip().casefold() in _PLACEHOLDERS
 
 
 def parse_persona(text: str, *, source: str = "<text>") -> Persona:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -60,10 +61,10 @@ def big_five_levels(z: np.ndarray) -> np.ndarray:
 def sample_big_five(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """Draw Big Five levels for ``n`` personas.
 
-    Convention (PAPERS.md A1, inferred from the released personas, which the paper describes as drawn "from
-    BFI-2 probabilities"): each trait is an independent standard normal score binned at +-0.5 and +-1 SD, giving
-    Extremely Low 15.9 %, Low 15.0 %, Average 38.3 %, High 15.0 %, Extremely High 15.9 %; traits are
-    uncorrelated. The draw is one ``rng.standard_normal((n, 5))`` matrix, trait order as
+    Convention (inferred from the released personas, which PERSONA, Castricato et al. 2024, App. A, describes
+    as drawn "from BFI-2 probabilities"): each trait is an independent standard normal score binned at +-0.5
+    and +-1 SD, giving Extremely Low 15.9 %, Low 15.0 %, Average 38.3 %, High 15.0 %, Extremely High 15.9 %;
+    traits are uncorrelated. The draw is one ``rng.standard_normal((n, 5))`` matrix, trait order as
     :data:`BIG_FIVE_TRAITS`.
 
     Returns:
@@ -88,16 +89,24 @@ def _all_big_five_lines() -> np.ndarray:
     return big_five_text(frame).to_numpy(dtype=object)
 
 
+def big_five_line(levels: Sequence[object]) -> str:
+    """PERSONA's ``big five scores`` text from the five levels in :data:`BIG_FIVE_TRAITS` order:
+    ``"Openness: High, Conscientiousness: Average, Extraversion: Low, Agreeableness: High, Neuroticism: Low"``.
+    """
+    if len(levels) != len(BIG_FIVE_TRAITS):
+        raise PersonaLabError(
+            f"expected {len(BIG_FIVE_TRAITS)} Big Five levels, got {len(levels)}: {levels!r}"
+        )
+    return ", ".join(f"{trait}: {level}" for trait, level in zip(BIG_FIVE_TRAITS, levels, strict=True))
+
+
 def big_five_text(frame: pd.DataFrame) -> pd.Series:
-    """PERSONA's ``big five scores`` line from the five level columns (vectorized over rows)."""
-    parts = [
-        (f"{trait}: " + frame[col].astype(str))
-        for trait, col in zip(BIG_FIVE_TRAITS, BIG_FIVE_COLUMNS, strict=True)
-    ]
-    text = parts[0]
-    for part in parts[1:]:
-        text = text + ", " + part
-    return text.rename("big five scores")
+    """PERSONA's ``big five scores`` line (:func:`big_five_line`) of every row, from the five level columns
+    :data:`BIG_FIVE_COLUMNS`."""
+    levels = frame[list(BIG_FIVE_COLUMNS)].astype(str).itertuples(index=False, name=None)
+    return pd.Series(
+        [big_five_line(row) for row in levels], index=frame.index, dtype=object, name="big five scores"
+    )
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,16 @@
-"""The whole prompt stage: load -> rule filters -> LLM controversy filter -> topics -> split -> tables."""
+"""The whole prompt stage: load -> rule filters -> LLM controversy filter -> topics -> split."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from persona_lab.config import RunConfig
-from persona_lab.io import write_table
 from persona_lab.prompts._filters import classify_controversy, rule_filter
 from persona_lab.prompts._load import load_prompts
 from persona_lab.prompts._split import split_prompts
 from persona_lab.prompts._topics import assign_topics
-
-PROMPTS_TABLE = "prompts"
-TOPICS_TABLE = "topics"
 
 OUTPUT_COLUMNS = [
     "prompt_id",
@@ -34,23 +29,13 @@ OUTPUT_COLUMNS = [
     "topic_hint",
     "conversation_type",
 ]
-"""Columns of ``runs/<name>/prompts.parquet``, in order."""
-
-
-def prompts_path(config: RunConfig) -> Path:
-    """``runs/<name>/prompts.parquet``."""
-    return config.run_dir / "prompts.parquet"
-
-
-def topics_path(config: RunConfig) -> Path:
-    """``runs/<name>/topics.parquet``."""
-    return config.run_dir / "topics.parquet"
+"""Columns of the prompts table (``prompts.parquet`` of a run), in order."""
 
 
 def curate_prompts(
-    config: RunConfig, cache: Any = None, *, backend: Any = None, write: bool = True, progress: bool = False
+    config: RunConfig, cache: Any = None, *, backend: Any = None, progress: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run the prompt stage of PERSONA (Sec. 3.2) and write its tables.
+    """Run the prompt stage of PERSONA (Sec. 3.2) and return its two tables (the caller writes them).
 
     Steps: :func:`load_prompts` (``prompts.source``; None = the embedded questions) ->
     :func:`rule_filter` (``?``, ``min_words``, ``deduplicate``) -> :func:`classify_controversy` (if
@@ -63,11 +48,11 @@ def curate_prompts(
         config: the run configuration.
         cache: the run's response cache (``persona_lab.llm.ResponseCache``) or None.
         backend: an LLM backend; None builds ``config.llm.backend`` with ``persona_lab.llm.get_backend``.
-        write: write ``runs/<name>/prompts.parquet`` and ``topics.parquet`` (atomically).
         progress: show progress bars for the LLM calls.
 
     Returns:
-        ``(prompts, topics)`` as written (see :data:`OUTPUT_COLUMNS` and ``assign_topics``).
+        ``(prompts, topics)``: the tables ``prompts`` (see :data:`OUTPUT_COLUMNS`) and ``topics`` (see
+        ``assign_topics``).
     """
     cfg = config.prompts
     df = rule_filter(load_prompts(cfg.source), cfg)
@@ -84,8 +69,4 @@ def curate_prompts(
         df, cfg.topic_method, cfg.n_topics, config.seed, backend=backend, cache=cache, config=config
     )
     df = split_prompts(df, cfg.n_train, cfg.n_heldout, config.seed)
-    df = df[OUTPUT_COLUMNS].reset_index(drop=True)
-    if write:
-        write_table(df, prompts_path(config), table=PROMPTS_TABLE)
-        write_table(topics, topics_path(config), table=TOPICS_TABLE)
-    return df, topics
+    return df[OUTPUT_COLUMNS].reset_index(drop=True), topics

@@ -17,7 +17,8 @@ import pandas as pd
 
 from persona_lab.config import PromptsConfig, RunConfig
 from persona_lab.errors import PersonaLabError
-from persona_lab.prompts._load import load_template
+from persona_lab.prompts._templates import chat_template
+from persona_lab.text import word_count
 
 Stage = Literal["question_mark", "min_words", "duplicate", "limit", "llm_failure", "not_controversial"]
 
@@ -40,11 +41,6 @@ CONTROVERSY_CHOICES = ("yes", "no")
 
 def _prompts_config(config: PromptsConfig | RunConfig) -> PromptsConfig:
     return config.prompts if isinstance(config, RunConfig) else config
-
-
-def word_count(text: str) -> int:
-    """Number of whitespace-separated words (``str.split()``), the unit of PERSONA's 5-word rule."""
-    return len(text.split())
 
 
 def rule_filter(df: pd.DataFrame, config: PromptsConfig | RunConfig) -> pd.DataFrame:
@@ -102,7 +98,7 @@ def controversy_request(text: str, *, max_tokens: int = 4, tag: str = "") -> Any
     """
     from persona_lab.llm import LLMRequest
 
-    system, user = load_template("controversy.txt")
+    system, user = chat_template("controversy.txt")
     return LLMRequest.chat(
         user.replace("{prompt}", text),
         system=system,

@@ -1,4 +1,5 @@
-"""Loading opening prompts: the embedded questions, a JSON list, or PRISM's ``conversations.jsonl``."""
+"""Loading opening prompts: the embedded questions, PRISM's shipped opening prompts, a JSON list, or PRISM's
+``conversations.jsonl``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from persona_lab.paths import DATA_DIR
 
 EMBEDDED_QUESTIONS = DATA_DIR / "questions.json"
 """The value-laden questions written for this project (offline default)."""
+
+PRISM_PROMPTS = DATA_DIR / "prism_prompts.json"
+"""The 8,011 opening prompts of the PRISM alignment dataset (Kirk et al. 2024, arXiv 2404.16019, CC-BY-4.0),
+shipped with the attribution in the file: PERSONA's prompt source (Castricato et al. 2024, Sec. 3.2)."""
 
 PromptSource = Literal["embedded", "json_list", "prism_conversations"]
 
@@ -29,6 +34,8 @@ def load_prompts(path: Path | None = None) -> pd.DataFrame:
     * A ``.json`` file holding a JSON list whose items are prompt strings, e.g. the 8,011 PRISM opening
       prompts (``source="json_list"``, ``prompt_id = "p00000"...`` by position), or objects with a
       ``text`` field and optional ``id`` and ``topic`` fields (the embedded file's format).
+    * A JSON object whose ``prompts`` field is such a list, beside fields that attribute it (``source``,
+      ``license``, ``citation``): the shipped :data:`PRISM_PROMPTS` (read exactly as the bare list).
     * PRISM's own ``conversations.jsonl`` (Kirk et al. 2024, the HF dataset ``HannahKirk/prism-alignment``):
       one JSON object per line with ``conversation_id``, ``conversation_type`` and ``opening_prompt``
       among other fields (``source="prism_conversations"``, ``prompt_id = conversation_id``). Blank lines
@@ -61,9 +68,30 @@ def load_prompts(path: Path | None = None) -> pd.DataFrame:
         raise PersonaLabError(f"{path}: cannot read the prompt file as UTF-8 text ({exc})") from exc
     if not raw.strip():
         raise PersonaLabError(f"{path}: the prompt file is empty; it must hold at least one prompt")
-    if raw.lstrip().startswith("["):
+    stripped = raw.lstrip()
+    if stripped.startswith("["):
         return _read_json_list(path, source="json_list", raw=raw)
+    if stripped.startswith("{") and path.suffix != ".jsonl":
+        attributed = _attributed_list(path, raw)
+        if attributed is not None:
+            return _list_frame(attributed, path, "json_list")
     return _read_conversations_jsonl(path, raw)
+
+
+def _attributed_list(path: Path, raw: str) -> list[Any] | None:
+    """The ``prompts`` list of an attributed prompt file, or ``None`` when ``raw`` is not one (JSON lines)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None  # several JSON objects: PRISM's conversations.jsonl
+    if not isinstance(data, dict) or "prompts" not in data:
+        return None  # one JSON object: a one-line conversations.jsonl
+    prompts = data["prompts"]
+    if not isinstance(prompts, list):
+        raise PersonaLabError(
+            f"{path}: the 'prompts' field is a {type(prompts).__name__}; expected a JSON list of prompts"
+        )
+    return prompts
 
 
 def _read_json_list(path: Path, *, source: PromptSource, raw: str | None = None) -> pd.DataFrame:
@@ -81,6 +109,10 @@ def _read_json_list(path: Path, *, source: PromptSource, raw: str | None = None)
         ) from exc
     if not isinstance(items, list):
         raise PersonaLabError(f"{path}: expected a JSON list of prompts, found a {type(items).__name__}")
+    return _list_frame(items, path, source)
+
+
+def _list_frame(items: list[Any], path: Path, source: PromptSource) -> pd.DataFrame:
     if not items:
         raise PersonaLabError(f"{path}: the prompt list is empty; it must hold at least one prompt")
     rows: list[dict[str, Any]] = []
@@ -167,29 +199,3 @@ def _frame(rows: list[dict[str, Any]], path: Path) -> pd.DataFrame:
     for col in ("topic_hint", "conversation_type"):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
-
-
-TEMPLATE_DIR = Path(__file__).resolve().parent
-
-
-def load_template(name: str) -> tuple[str, str]:
-    """Read an LLM template file next to this module: ``(system, user)``.
-
-    A template file has a ``### system`` section and a ``### user`` section; placeholders are written
-    ``{name}`` and filled with ``str.replace`` (so literal braces, e.g. a JSON example, need no escaping).
-    """
-    path = TEMPLATE_DIR / name
-    text = path.read_text(encoding="utf-8")
-    parts: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        if line.startswith("### "):
-            current = line[4:].strip()
-            parts[current] = []
-        elif current is not None:
-            parts[current].append(line)
-    if set(parts) != {"system", "user"}:
-        raise PersonaLabError(
-            f"{path}: expected a '### system' and a '### user' section, found {sorted(parts)}"
-        )
-    return "\n".join(parts["system"]).strip(), "\n".join(parts["user"]).strip()

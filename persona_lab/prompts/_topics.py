@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from persona_lab.errors import PersonaLabError
-from persona_lab.prompts._load import load_template
+from persona_lab.prompts._templates import chat_template
 
 TopicMethod = Literal["tfidf", "embeddings"]
 
@@ -53,6 +53,7 @@ TOPIC_COLUMNS = [
     "topic_name",
     "name_source",
     "name_failure",
+    "name_raw",
     "n_prompts",
     "share",
     "silhouette",
@@ -246,15 +247,17 @@ def topic_name_request(central: list[str], terms: list[str], *, tag: str = "") -
     JSON ``{"name": ...}`` with a 2-5 word name out."""
     from persona_lab.llm import LLMRequest
 
-    system, user = load_template("topic_name.txt")
+    system, user = chat_template("topic_name.txt")
     listing = "\n".join(f"- {p.strip()}" for p in central)
     filled = user.replace("{central_prompts}", listing).replace("{top_terms}", ", ".join(terms))
     return LLMRequest.chat(filled, system=system, json_schema=NAME_SCHEMA, max_tokens=40, tag=tag)
 
 
 def parse_topic_name(response: Any) -> tuple[str | None, str | None]:
-    """``(name, failure reason)`` from a runner result; a name must have 2 to 5 words."""
-    from persona_lab.llm import LLMFailure
+    """``(name, failure reason)`` from a runner result; a name must have 2 to 5 words and must not echo the
+    template (``"(2 to 5 words)"`` is ``"degenerate: echoes the instruction"``; see
+    ``persona_lab.llm.degenerate_reason``)."""
+    from persona_lab.llm import LLMFailure, degenerate_failure, degenerate_reason
 
     if isinstance(response, LLMFailure):
         return None, f"{response.kind}: {response.reason}"
@@ -269,6 +272,9 @@ def parse_topic_name(response: Any) -> tuple[str | None, str | None]:
         shown = str(getattr(response, "text", ""))[:60]
         return None, f"unparseable: expected JSON with a 'name' string, got {shown!r}"
     name = " ".join(name.strip().strip("\"'.").split())
+    degenerate = degenerate_reason(name, instructions=chat_template("topic_name.txt"))
+    if degenerate is not None:
+        return None, degenerate_failure(degenerate)
     if not 2 <= len(name.split()) <= 5:
         return None, f"unparseable: name {name!r} does not have 2 to 5 words"
     return name, None
@@ -287,10 +293,12 @@ def assign_topics(
 
     The prompts clustered are those with ``kept`` True (all rows when there is no ``kept`` column).
     Naming: with a ``backend``, one LLM call per topic (its 5 most central prompts and 8 top terms in, a
-    2-5 word name out); when the call fails or the answer is not a 2-5 word name, the top TF-IDF terms
-    are the name, ``name_source`` says ``tfidf`` and ``name_failure`` gives the reason. Without a backend
-    every name is the TF-IDF one (``name_failure`` None). Repeated names get their first distinct top
-    term appended so every topic has its own name.
+    2-5 word name out); when the call fails, the answer is not a 2-5 word name or it is degenerate (it
+    echoes the template, or two topics got the same name, which then names neither:
+    ``persona_lab.llm.degenerate_items``), the top TF-IDF terms are the name, ``name_source`` says
+    ``tfidf``, ``name_failure`` gives the reason and ``name_raw`` keeps the model's text. Without a backend
+    every name is the TF-IDF one (``name_failure`` None). Repeated fallback names get their first distinct
+    top term appended so every topic has its own name.
 
     Args:
         df: prompts (``prompt_id``, ``text``, optional ``kept``).
@@ -303,7 +311,7 @@ def assign_topics(
 
     Returns:
         ``(prompts, topics)``: prompts with ``topic`` (nullable Int64) and ``topic_name``; topics with
-        ``topic, topic_name, name_source, name_failure, n_prompts, share, silhouette`` (mean per topic),
+        ``topic, topic_name, name_source, name_failure, name_raw, n_prompts, share, silhouette`` (mean per topic),
         ``top_terms``, ``central_prompts`` and ``method``.
     """
     from sklearn.metrics import silhouette_samples
@@ -329,8 +337,9 @@ def assign_topics(
 
     names: list[str | None] = [None] * k
     failures: list[str | None] = [None] * k
+    raws: list[str | None] = [None] * k
     if backend is not None:
-        from persona_lab.llm import run_requests
+        from persona_lab.llm import LLMResponse, degenerate_failure, degenerate_items, run_requests
 
         llm_config = getattr(config, "llm", config)
         requests = [topic_name_request(central[t], terms[t], tag=f"topic/{t}") for t in range(k)]
@@ -339,6 +348,10 @@ def assign_topics(
         )
         for t, result in enumerate(results):
             names[t], failures[t] = parse_topic_name(result)
+            raws[t] = result.text if isinstance(result, LLMResponse) else None
+        for t, reason in enumerate(degenerate_items(names)):
+            if reason is not None:
+                names[t], failures[t] = None, degenerate_failure(reason)
     final: list[str] = []
     for t in range(k):
         name = names[t] or fallback_name(terms[t])
@@ -354,6 +367,7 @@ def assign_topics(
             "topic_name": final,
             "name_source": ["llm" if names[t] else "tfidf" for t in range(k)],
             "name_failure": failures,
+            "name_raw": raws,
             "n_prompts": counts,
             "share": counts / counts.sum(),
             "silhouette": [float(np.mean(sil[labels == t])) for t in range(k)],
