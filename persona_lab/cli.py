@@ -214,16 +214,13 @@ def census_download(
 
 
 def _register() -> None:
-    from persona_lab.elephants._cli import elephants_app
+    from persona_lab.commands.llm import llm_app
     from persona_lab.commands.personas import personas
+    from persona_lab.elephants._cli import elephants_app
 
     app.command()(user_errors(personas))
-    app.add_typer(elephants_app, name="elephants")
-    try:
-        from persona_lab.llm._cli import llm_app
-    except ImportError:  # pragma: no cover - during development only
-        return
     app.add_typer(llm_app, name="llm")
+    app.add_typer(elephants_app, name="elephants")
 
 
 _register()

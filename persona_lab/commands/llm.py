@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from persona_lab.errors import PersonaLabError, user_errors
-from persona_lab.llm._cache import CACHE_FILENAME, ResponseCache
-from persona_lab.llm._common import load_prompt
-from persona_lab.llm._cost import estimate_cost
-from persona_lab.llm._spec import get_backend
-from persona_lab.llm._types import LLMFailure, LLMRequest
+
+if TYPE_CHECKING:
+    from persona_lab.llm import LLMRequest
 
 llm_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def ping_request() -> LLMRequest:
     """The tiny request ``persona-lab llm ping`` sends (prompt ``prompts/ping.txt``, at most 8 tokens)."""
-    return LLMRequest.chat(load_prompt("ping.txt").strip(), max_tokens=8, temperature=0.0)
+    from persona_lab.llm import LLMRequest
+    from persona_lab.templates import load_template
+
+    text = load_template("persona_lab.llm", "prompts/ping.txt")
+    return LLMRequest.chat(text.strip(), max_tokens=8, temperature=0.0)
 
 
 @llm_app.command()
@@ -36,7 +39,7 @@ def ping(
 ) -> None:
     """Send one tiny request; print backend, model, latency, tokens, cost and whether it came from the cache."""
     from persona_lab.config import LLMConfig
-    from persona_lab.llm._runner import run_requests
+    from persona_lab.llm import LLMFailure, ResponseCache, get_backend, run_requests
 
     # a diagnostic: one attempt within the timeout, and a failure reported as it is (never replayed)
     cfg = LLMConfig(timeout_s=timeout, max_retries=0, retry_failures=True)
@@ -70,6 +73,8 @@ def estimate(
     batch: bool = typer.Option(False, help="Price at the batch APIs' 50 % discount."),
 ) -> None:
     """Estimate the cost of a hypothetical stage: CALLS requests of PROMPT_CHARS characters each."""
+    from persona_lab.llm import LLMRequest, estimate_cost
+
     req = LLMRequest.chat("x" * prompt_chars, max_tokens=max_tokens)
     est = estimate_cost([req] * calls, backend, batch=batch)
     typer.echo(str(est))
@@ -80,6 +85,8 @@ def estimate(
 @user_errors
 def stats(run_dir: Path = typer.Argument(..., help="Run directory (or its llm_cache.sqlite).")) -> None:
     """Summarize a run's response cache: responses, failures by kind, tokens and cost per model."""
+    from persona_lab.llm import CACHE_FILENAME, ResponseCache
+
     path = run_dir / CACHE_FILENAME if run_dir.is_dir() else run_dir
     if not path.is_file():
         raise PersonaLabError(
