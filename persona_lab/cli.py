@@ -1,4 +1,5 @@
-"""The ``persona-lab`` command line. Each stage's commands live beside the stage (``<stage>/_cli.py``)."""
+"""The ``persona-lab`` command line: run stages, inspect and compare runs. The commands of single stages (personas,
+llm, elephants) live in ``persona_lab.commands``."""
 
 from __future__ import annotations
 
@@ -216,7 +217,7 @@ def census_download(
 def _register() -> None:
     from persona_lab.commands.llm import llm_app
     from persona_lab.commands.personas import personas
-    from persona_lab.elephants._cli import elephants_app
+    from persona_lab.commands.elephants import elephants_app
 
     app.command()(user_errors(personas))
     app.add_typer(llm_app, name="llm")

@@ -1,4 +1,4 @@
-"""``persona-lab llm``: check a backend, estimate a stage's cost, summarize a run's response cache."""
+"""Check a backend, estimate a stage's cost, summarize a run's response cache (``persona-lab llm``)."""
 
 from __future__ import annotations
 
