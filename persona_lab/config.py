@@ -349,14 +349,14 @@ PRESETS: dict[str, dict] = {
         },
         "agreement": {
             "n_personas": 4,
-            "n_questions": 3,
+            "n_questions": 2,
             "annotators": [{"temperature": 0.0}, {"temperature": 1.0, "sample": 1}],
-            "judge_max_tokens": 64,
+            "judge_max_tokens": 48,
             "n_bootstrap": 200,
             "loo_attributes": ["age", "religion"],
             "loo_pairs": 2,
-            "loo_questions": 3,
-            "loo_max_tokens": 40,
+            "loo_questions": 2,
+            "loo_max_tokens": 32,
             "loo_justify": False,
         },
         "bench": {

@@ -299,10 +299,9 @@ class ElephantsStage:
         )
 
     def _incomplete(self, ctx: RunContext, funnel: dict[str, int], n_held: int, line: str) -> str:
-        """Why a run built nothing, or "". The embedded 135M model is known to fail at every step (its figure and
-        funnel say so, and the tiny run stays complete); a real backend that keeps no DPO pair and evaluates no
-        dialogue is a broken run."""
-        if funnel["kept"] or n_held or _is_local(ctx.config.llm.backend):
+        """Why the stage built nothing, or "": no DPO pair kept and no held-out dialogue evaluated (the embedded
+        135M model gets there; its figure and funnel say at which step)."""
+        if funnel["kept"] or n_held:
             return ""
         return f"no DPO pair and no held-out dialogue ({line}); see dropped_at, failure and raw in elephants/*.parquet"
 
