@@ -79,13 +79,18 @@ def _run(
 
     summary = run_stages(cfg, stages, figures_dir=figures, force=force)
     if not summary["complete"]:
-        reasons = "; ".join(f"{k}: {v}" for k, v in summary["incomplete"].items()) or "some stages did not run"
+        reasons = (
+            "; ".join(f"{k}: {v}" for k, v in summary["incomplete"].items()) or "some stages did not run"
+        )
         typer.echo(f"incomplete run ({reasons}); see {cfg.run_dir / 'summary.json'}", err=True)
         raise typer.Exit(INCOMPLETE_EXIT)
 
 
-_PRESET = typer.Option(None, help="Configuration preset: tiny (minutes on 2 CPU cores) or paper. Default tiny, "
-                       "or the run directory's own config.toml when it has one.")
+_PRESET = typer.Option(
+    None,
+    help="Configuration preset: tiny (minutes on 2 CPU cores) or paper. Default tiny, "
+    "or the run directory's own config.toml when it has one.",
+)
 _CONFIG = typer.Option(None, help="TOML file overriding the preset.")
 _RUN_DIR = typer.Option(None, "--run-dir", help="Run directory (default runs/<name>).")
 _NAME = typer.Option(None, "--name", help="Run name: the run directory is runs/<name>.")
@@ -116,7 +121,9 @@ def reproduce(
     retry_failures: bool = _RETRY,
 ) -> None:
     """Run every stage into a run directory and regenerate every figure (the main job)."""
-    _run(None, preset, config, run_dir, run_name, backend, seed, sets, figures, dry_run, force, retry_failures)
+    _run(
+        None, preset, config, run_dir, run_name, backend, seed, sets, figures, dry_run, force, retry_failures
+    )
 
 
 @app.command()
@@ -136,8 +143,20 @@ def run(
     retry_failures: bool = _RETRY,
 ) -> None:
     """Run some stages (and any upstream stage that is not done); a stage that is done is skipped."""
-    _run(stages or None, preset, config, run_dir, run_name, backend, seed, sets, figures, dry_run, force,
-         retry_failures)
+    _run(
+        stages or None,
+        preset,
+        config,
+        run_dir,
+        run_name,
+        backend,
+        seed,
+        sets,
+        figures,
+        dry_run,
+        force,
+        retry_failures,
+    )
 
 
 @app.command("stages")
@@ -215,9 +234,9 @@ def census_download(
 
 
 def _register() -> None:
+    from persona_lab.commands.elephants import elephants_app
     from persona_lab.commands.llm import llm_app
     from persona_lab.commands.personas import personas
-    from persona_lab.commands.elephants import elephants_app
 
     app.command()(user_errors(personas))
     app.add_typer(llm_app, name="llm")

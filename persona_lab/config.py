@@ -186,9 +186,7 @@ class AgreementConfig(_Section):
     """Bootstrap replicates over items for every kappa interval."""
     ci_level: float = Field(0.95, gt=0.0, lt=1.0)
     """Coverage of the confidence intervals."""
-    groups: list[str] = Field(
-        default_factory=lambda: ["Age", "Sex", "Race", "Education", "Political lean"]
-    )
+    groups: list[str] = Field(default_factory=lambda: ["Age", "Sex", "Race", "Education", "Political lean"])
     """Persona groupings for per-demographic kappas and the regression (the Fig. 2 panels and the political
     lean of ``political views``)."""
     loo_attributes: list[str] = Field(default_factory=list)
@@ -398,7 +396,13 @@ PRESETS: dict[str, dict] = {
         # PRISM's 8,011 opening prompts, shipped with the package (Kirk et al. 2024, CC-BY-4.0)
         "prompts": {"n_topics": 22, "source": str(DATA_DIR / "prism_prompts.json")},
         "feedback": {"pairs_train": 100, "pairs_test_seen": 50, "pairs_test_unseen": 50},
-        "agreement": {"n_personas": 20, "n_questions": 10, "raters_per_persona": 4, "min_votes": 3, "loo_pairs": 40},
+        "agreement": {
+            "n_personas": 20,
+            "n_questions": 10,
+            "raters_per_persona": 4,
+            "min_votes": 3,
+            "loo_pairs": 40,
+        },
         "bench": {
             "n_samples": 700,
             "pass_at_k_items": 700,
@@ -472,7 +476,9 @@ def parse_set(assignments: list[str]) -> dict:
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise PersonaLabError(f"--set {item!r}: expected section.key=value, e.g. --set prompts.n_topics=5")
+            raise PersonaLabError(
+                f"--set {item!r}: expected section.key=value, e.g. --set prompts.n_topics=5"
+            )
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:

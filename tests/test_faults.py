@@ -47,7 +47,9 @@ def _fill(schema: dict[str, Any], defs: dict[str, Any], salt: str) -> Any:
         return float(schema.get("minimum", 0.5))
     if kind == "boolean":
         return True
-    words = "Measured reply about " + " ".join(hashlib.sha1(salt.encode()).hexdigest()[i : i + 5] for i in (0, 6, 12))
+    words = "Measured reply about " + " ".join(
+        hashlib.sha1(salt.encode()).hexdigest()[i : i + 5] for i in (0, 6, 12)
+    )
     return words[: int(schema.get("maxLength", len(words)))]
 
 
@@ -100,7 +102,9 @@ class _FaultyServer:
             "object": "chat.completion",
             "created": 0,
             "model": payload["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
         data = json.dumps(answer).encode()
@@ -154,7 +158,12 @@ def test_the_tiny_preset_survives_a_faulty_server(tmp_path, faulty):
         failures = cache.failures()
     assert totals["responses"] + totals["failures"] == len(faulty.attempts)
     assert summary["llm"]["responses"] == totals["responses"]
-    assert totals["failures"] >= 1 and set(failures["kind"]) <= {"server", "timeout", "unparseable", "invalid_request"}
+    assert totals["failures"] >= 1 and set(failures["kind"]) <= {
+        "server",
+        "timeout",
+        "unparseable",
+        "invalid_request",
+    }
     assert sum(s.get("llm_calls") or 0 for s in summary["stages"].values()) == len(faulty.attempts)
 
     # a rerun replays answers and recorded failures alike: the server sees no new request

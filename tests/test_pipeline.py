@@ -68,7 +68,9 @@ def test_same_tables_as_the_pipeline_before_the_stage_registry(tmp_path, monkeyp
     # - topic names: a name the degenerate-answer check rejects now falls back to the TF-IDF terms;
     # - the raw-text columns the degenerate-answer check added (`*_raw`).
     ref = load_config(path=REFERENCE / "config.toml", runs_dir=tmp_path / "runs")
-    cfg = ref.model_copy(update={"personas": ref.personas.model_copy(update={"llm_consistency": False, "enrich": 0})})
+    cfg = ref.model_copy(
+        update={"personas": ref.personas.model_copy(update={"llm_consistency": False, "enrich": 0})}
+    )
     cfg.run_dir.mkdir(parents=True)
     shutil.copy(REFERENCE / "llm_cache.sqlite", cfg.run_dir / "llm_cache.sqlite")
     no_model = _NoModel(monkeypatch)

@@ -15,7 +15,7 @@ SPLIT_COLORS = {"train": "#4c78a8", "heldout": "#f58518", "unused": "#bab0ac", "
 
 def funnel_chart(
     funnel: pd.DataFrame, *, reference: dict[str, int] | None = None, title: str = ""
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Horizontal bars: prompts remaining after each filter stage, labelled with count and share of input.
 
     Args:
@@ -93,7 +93,7 @@ def _topic_counts(prompts: pd.DataFrame, topics: pd.DataFrame | None) -> pd.Data
 
 def prompt_topics_chart(
     prompts: pd.DataFrame, topics: pd.DataFrame | None = None, *, title: str = ""
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Horizontal bars: kept prompts per topic, largest first, split into train / held-out, with count and share.
 
     Args:

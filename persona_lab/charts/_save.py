@@ -25,7 +25,9 @@ def save_figure(
     for fmt in ("svg", "png"):
         target = out / f"{name}.{fmt}"
         with atomic_path(target) as tmp:
-            kwargs = {"scale_factor": scale} if fmt == "png" else {}
-            chart.save(str(tmp), format=fmt, **kwargs)
+            if fmt == "png":
+                chart.save(str(tmp), format=fmt, scale_factor=scale)
+            else:
+                chart.save(str(tmp), format=fmt)
         paths.append(target)
     return paths

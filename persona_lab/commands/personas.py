@@ -53,7 +53,9 @@ def personas(
     from persona_lab.personas import generate_personas, table_from_personas
 
     if out.is_dir():
-        raise PersonaLabError(f"--out {out} is a directory; give a file name such as {out / 'personas.parquet'}")
+        raise PersonaLabError(
+            f"--out {out} is a directory; give a file name such as {out / 'personas.parquet'}"
+        )
     check_writable_dir(out.parent, f"--out {out}: its directory")
 
     if from_text is not None:

@@ -353,30 +353,30 @@ def generate_feedback(
     out: dict[str, list[Any]] = {c: [] for c in FEEDBACK_COLUMNS}
     for i, row in enumerate(rows):
         text, o_failure, o_key = originals[row["prompt_id"]]
-        res = by_row.get(i)
-        letter, verdict, v_failure = verdicts.get(i, (None, None, ""))
+        pair = by_row.get(i)
+        shown_letter, verdict, v_failure = verdicts.get(i, (None, None, ""))
         provenance: dict[str, Any] = {"original_key": o_key}
-        if res is not None:
-            provenance |= res.provenance
+        if pair is not None:
+            provenance |= pair.provenance
         values = {
             "persona_id": row["persona_id"],
             "prompt_id": row["prompt_id"],
             "split": row["split"],
             "prompt": row["prompt"],
             "original": text or None,
-            "critique": res.critique if res else None,
-            "revision": res.revision if res else None,
-            "chosen": res.chosen if res else None,
-            "rejected": res.rejected if res else None,
-            "failure": o_failure or (res.failure if res else ""),
+            "critique": pair.critique if pair else None,
+            "revision": pair.revision if pair else None,
+            "chosen": pair.chosen if pair else None,
+            "rejected": pair.rejected if pair else None,
+            "failure": o_failure or (pair.failure if pair else ""),
             "order_shown": orders[i],
-            "verification_choice": letter,
+            "verification_choice": shown_letter,
             "verification": verdict,
             "verification_failure": v_failure,
             "original_tokens": estimate_tokens(text) if text else None,
-            "revision_tokens": estimate_tokens(res.revision) if res and res.revision else None,
-            "critique_raw": res.critique_raw if res else "",
-            "revision_raw": res.revision_raw if res else "",
+            "revision_tokens": estimate_tokens(pair.revision) if pair and pair.revision else None,
+            "critique_raw": pair.critique_raw if pair else "",
+            "revision_raw": pair.revision_raw if pair else "",
             "provenance": json.dumps(provenance, sort_keys=True),
         }
         for column in FEEDBACK_COLUMNS:

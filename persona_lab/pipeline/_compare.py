@@ -43,9 +43,13 @@ def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.exists():
-        raise PersonaLabError(f"{run_dir}: no config.toml; is this a run directory written by persona-lab run?")
+        raise PersonaLabError(
+            f"{run_dir}: no config.toml; is this a run directory written by persona-lab run?"
+        )
     state_path = run_dir / "stages.json"
-    stages = json.loads(state_path.read_text(encoding="utf-8")).get("stages", {}) if state_path.exists() else {}
+    stages = (
+        json.loads(state_path.read_text(encoding="utf-8")).get("stages", {}) if state_path.exists() else {}
+    )
     return load_config(path=cfg_path), stages
 
 
@@ -78,7 +82,9 @@ def compare_runs(a: Path, b: Path) -> RunComparison:
             nb[extra] = st_b.get(stage, {}).get(extra)
         for key in dict.fromkeys([*na, *nb]):
             va, vb = na.get(key), nb.get(key)
-            if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (va, vb)):
+            if not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (va, vb)
+            ):
                 continue
             if va is None and vb is None:
                 continue

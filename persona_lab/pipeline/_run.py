@@ -98,7 +98,9 @@ def _read_state(run_dir: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("stages", {})
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-        raise PersonaLabError(f"{path}: unreadable stage record ({exc}); delete it to rerun every stage") from exc
+        raise PersonaLabError(
+            f"{path}: unreadable stage record ({exc}); delete it to rerun every stage"
+        ) from exc
 
 
 def _write_state(run_dir: Path, state: dict[str, Any]) -> None:
@@ -288,11 +290,7 @@ def run_stages(
                 if stage.name not in wanted:
                     continue
                 upstream_ran = any(producers[t].name in ran for t in stage.reads if t in producers)
-                if (
-                    not force
-                    and not upstream_ran
-                    and _is_done(stage, record, expected, run_dir, figures)
-                ):
+                if not force and not upstream_ran and _is_done(stage, record, expected, run_dir, figures):
                     console.print(f"[dim]{stage.name}: done (fingerprint {expected[stage.name]}), skipped[/]")
                     continue
                 try:
@@ -380,7 +378,9 @@ def _summary(
         if rec.get("incomplete"):
             incomplete[stage.name] = rec["incomplete"]
     llm = cache.totals()
-    llm["cached_token_share"] = llm["cached_input_tokens"] / llm["input_tokens"] if llm["input_tokens"] else None
+    llm["cached_token_share"] = (
+        llm["cached_input_tokens"] / llm["input_tokens"] if llm["input_tokens"] else None
+    )
     summary["stages"] = stages
     summary["llm"] = llm
     summary["complete"] = not incomplete and all(name in record for name in wanted)

@@ -51,7 +51,9 @@ class PromptsStage:
         from persona_lab import charts
         from persona_lab.prompts import curate_prompts, funnel_counts
 
-        prompts, topics = curate_prompts(ctx.config, cache=ctx.cache, backend=ctx.backend(), progress=ctx.progress)
+        prompts, topics = curate_prompts(
+            ctx.config, cache=ctx.cache, backend=ctx.backend(), progress=bool(ctx.progress)
+        )
         n_kept = int(prompts["kept"].sum())
         ctx.console.print(f"prompts: {n_kept:,} kept of {len(prompts):,}; {len(topics)} topics")
         incomplete = ""
