@@ -231,7 +231,8 @@ def _damage_data_pages(path: Path) -> None:
 def test_damaged_data_pages_are_the_same_clear_error_everywhere_and_never_rewritten(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from persona_lab.llm import _cli, run_requests
+    from persona_lab.commands import llm as _cli
+    from persona_lab.llm import run_requests
 
     db = tmp_path / CACHE_FILENAME
     keys = _filled_cache(db, 300)

@@ -125,7 +125,7 @@ def test_retry_after_and_redaction() -> None:
 
 
 def test_cli_ping_estimate_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from persona_lab.llm import _cli
+    from persona_lab.commands import llm as _cli
     from persona_lab.llm._spec import get_backend
 
     body = {
@@ -135,7 +135,7 @@ def test_cli_ping_estimate_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     }  # fmt: skip
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cli")
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(200, json=body)))
-    monkeypatch.setattr(_cli, "get_backend", lambda spec, **kw: get_backend(spec, http_client=client, **kw))
+    monkeypatch.setattr("persona_lab.llm.get_backend", lambda spec, **kw: get_backend(spec, http_client=client, **kw))
     runner = CliRunner()
     args = ["ping", "--backend", "openai:gpt-4o-mini", "--run-dir", str(tmp_path)]
     first = runner.invoke(_cli.llm_app, args)
@@ -154,13 +154,13 @@ def test_cli_ping_estimate_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     assert est.exit_code == 0 and "10 calls to gpt-4o" in est.output
     monkeypatch.delenv("OPENAI_API_KEY")
-    monkeypatch.setattr(_cli, "get_backend", get_backend)
+    monkeypatch.setattr("persona_lab.llm.get_backend", get_backend)
     bad = runner.invoke(_cli.llm_app, ["ping", "--backend", "openai:gpt-4o"])
     assert bad.exit_code == 2 and "OPENAI_API_KEY is not set" in bad.output
 
 
 def test_cli_stats_reads_a_run_directory_with_a_dot_in_its_name(tmp_path: Path) -> None:
-    from persona_lab.llm import _cli
+    from persona_lab.commands import llm as _cli
 
     run_dir = tmp_path / "tiny.2026-11"
     run_dir.mkdir()

@@ -470,7 +470,7 @@ def test_ping_has_a_timeout(silent_server: str) -> None:
 
     from typer.testing import CliRunner
 
-    from persona_lab.llm import _cli
+    from persona_lab.commands import llm as _cli
 
     t0 = time.perf_counter()
     out = CliRunner().invoke(
