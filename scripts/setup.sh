@@ -9,13 +9,13 @@ python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disa
 uvpip() { python3 -m uv pip install --quiet --python .venv/bin/python "$@"; }
 extras="local"
 if [ "${1:-}" = "dev" ]; then
-  extras="local,dev,jupyter"
+  extras="local,dev,jupyter,inspect"
   # The embeddings extra needs torch; take the CPU build from local wheels when the machine has them
   # (PyPI's default torch is a multi-GB CUDA build).
   torch_wheel=$(ls /opt/wheels/torch-2.13.0*cp311*.whl 2>/dev/null | head -n 1 || true)
   if [ -n "$torch_wheel" ]; then
     uvpip "$torch_wheel"
-    extras="$extras,embeddings"
+    extras="$extras,embeddings,train"
   fi
 fi
 # llama-cpp-python builds from source (about 6 minutes on 2 cores, cached afterwards); portable CPU build.

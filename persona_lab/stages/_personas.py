@@ -58,7 +58,9 @@ class PersonasStage:
         )
         personas = completion.personas
         enriched = (
-            personas[personas["enriched"].fillna(False).astype(bool)] if "enriched" in personas else personas[:0]
+            personas[personas["enriched"].fillna(False).astype(bool)]
+            if "enriched" in personas
+            else personas[:0]
         )
         ctx.console.print(completion.generation[0].summary())
         ctx.console.print(completion.consistency.describe())
@@ -72,7 +74,9 @@ class PersonasStage:
                 personas, census_table, weight, opened.label
             ),
         }
-        figures["fig13_persona_vs_national"] = charts.fig13_persona_vs_national(personas, source_label=opened.label)
+        figures["fig13_persona_vs_national"] = charts.fig13_persona_vs_national(
+            personas, source_label=opened.label
+        )
         released = None
         if cfg.personas.released is not None:
             released = table_from_personas(read_personas(cfg.personas.released), cfg.seed)
@@ -82,7 +86,9 @@ class PersonasStage:
                 enriched, released, label=f"ours ({cfg.llm.backend})"
             )
         tvd = charts.panel_tvd(personas, census_table, weight)
-        ctx.console.print(f"personas: {len(personas):,}; TVD to the census per panel: {tvd.round(3).to_dict()}")
+        ctx.console.print(
+            f"personas: {len(personas):,}; TVD to the census per panel: {tvd.round(3).to_dict()}"
+        )
         return StageResult(
             tables={"personas": personas, "rejected_personas": completion.rejected},
             figures=figures,
