@@ -135,7 +135,9 @@ def test_cli_ping_estimate_stats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     }  # fmt: skip
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cli")
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(200, json=body)))
-    monkeypatch.setattr("persona_lab.llm.get_backend", lambda spec, **kw: get_backend(spec, http_client=client, **kw))
+    monkeypatch.setattr(
+        "persona_lab.llm.get_backend", lambda spec, **kw: get_backend(spec, http_client=client, **kw)
+    )
     runner = CliRunner()
     args = ["ping", "--backend", "openai:gpt-4o-mini", "--run-dir", str(tmp_path)]
     first = runner.invoke(_cli.llm_app, args)

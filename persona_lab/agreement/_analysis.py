@@ -29,6 +29,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -359,7 +360,8 @@ def group_kappas(
     ref = reference.labels
     group_of = groups.drop_duplicates("persona_id").set_index("persona_id")
     keys: list[tuple[str, str, str]] = []
-    rows_a, rows_b = [], []
+    rows_a: list[Any] = []
+    rows_b: list[Any] = []
     for a in annotators:
         if a == reference.name:
             continue

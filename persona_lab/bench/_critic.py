@@ -173,7 +173,7 @@ def _parse(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
         return Verdict(None, "", f"unparseable: verdict field {where}: {first['msg']}", raw)
-    rationale = str(value.reasoning).strip()
+    rationale = str(getattr(value, "reasoning")).strip()  # noqa: B009 - a pydantic model built at run time
     reason = degenerate_reason(
         rationale, instructions=_instructions(template, model), siblings=siblings, rationale=True
     )

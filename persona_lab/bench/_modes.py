@@ -210,7 +210,7 @@ def parse_answer(result: LLMResponse | LLMFailure, mode: str, question: str) -> 
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
         return ParsedAnswer(None, "", f"unparseable: answer field {where}: {first['msg']}", raw)
-    answer = str(value.answer).strip()
+    answer = str(getattr(value, "answer")).strip()  # noqa: B009 - a pydantic model built at run time
     aside = str(getattr(value, m.aside)).strip() if m.aside else ""
     instructions = m.instructions()
     reasons: dict[str, str] = {}

@@ -10,6 +10,7 @@ be), never an empty or substituted plot.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -80,7 +81,9 @@ def _side(n: int) -> int:
     return int(max(180, min(420, 22 * n)))
 
 
-def kappa_heatmap(cells: pd.DataFrame, personas: Sequence[str], title: str) -> alt.LayerChart:
+def kappa_heatmap(
+    cells: pd.DataFrame, personas: Sequence[str], title: str
+) -> alt.LayerChart | alt.FacetChart:
     """One persona x persona heatmap (upper triangle) of a panel's cells (``persona_a, persona_b, kappa, low,
     high, n_items, reason``)."""
     order = [str(p) for p in personas]
@@ -172,7 +175,7 @@ def kappa_heatmaps_figure(
         missing: what a panel without cells says (e.g. :data:`NO_HUMAN_LABELS`, :data:`NO_STUDY_PAIRS`).
         columns: panels per row.
     """
-    charts = [_heatmap_or_message(panels, n, personas, missing) for n in names]
+    charts: list[Any] = [_heatmap_or_message(panels, n, personas, missing) for n in names]
     if not charts:
         charts = [message_panel(["No model annotators were configured."], title)]
     return (

@@ -57,7 +57,9 @@ def _empty(title: str, subtitle: str, message: str) -> alt.Chart:
     )
 
 
-def bench_modes_chart(accuracy: pd.DataFrame, *, subtitle: str = "") -> alt.LayerChart | alt.Chart:
+def bench_modes_chart(
+    accuracy: pd.DataFrame, *, subtitle: str = ""
+) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Fig. 10: accuracy (share of answers needing no revision) per model and mode, +-1 bootstrap SE.
 
     Args:
@@ -143,7 +145,9 @@ def summary_dropped_chart(dropped: pd.DataFrame, *, subtitle: str = "") -> alt.C
     return chart.properties(title=_title(title, subtitle))
 
 
-def pass_at_k_chart(passk: pd.DataFrame, *, subtitle: str = "") -> alt.LayerChart | alt.Chart:
+def pass_at_k_chart(
+    passk: pd.DataFrame, *, subtitle: str = ""
+) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Fig. 12: pass@k for k = 1..K per model: the unbiased estimator (solid) and the empirical any-of-the-first-k
     rate (dashed), +-1 bootstrap SE over items.
 
@@ -185,7 +189,9 @@ def pass_at_k_chart(passk: pd.DataFrame, *, subtitle: str = "") -> alt.LayerChar
     return alt.layer(band, line).properties(width=420, height=260, title=_title(title, subtitle))
 
 
-def bench_leave_one_out_chart(loo: pd.DataFrame, *, subtitle: str = "") -> alt.LayerChart | alt.Chart:
+def bench_leave_one_out_chart(
+    loo: pd.DataFrame, *, subtitle: str = ""
+) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Leave-one-out: accuracy for the full persona, without each attribute, and for the baseline persona with
     all of them dropped, +-1 bootstrap SE.
 
@@ -220,7 +226,9 @@ def bench_leave_one_out_chart(loo: pd.DataFrame, *, subtitle: str = "") -> alt.L
     )
 
 
-def bench_intersections_chart(inter: pd.DataFrame, *, subtitle: str = "") -> alt.LayerChart | alt.FacetChart:
+def bench_intersections_chart(
+    inter: pd.DataFrame, *, subtitle: str = ""
+) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Accuracy per demographic intersection (and ``all`` items) and mode, +-1 bootstrap SE; one row of panels
     per model when there are several.
 
@@ -260,7 +268,9 @@ def bench_intersections_chart(inter: pd.DataFrame, *, subtitle: str = "") -> alt
     return layer.properties(title=_title(title, subtitle))
 
 
-def cot_subtlety_chart(subtlety: pd.DataFrame, *, subtitle: str = "") -> alt.LayerChart | alt.Chart:
+def cot_subtlety_chart(
+    subtlety: pd.DataFrame, *, subtitle: str = ""
+) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Chain-of-thought subtlety: the share of answers a judge finds too on-the-nose, chain of thought vs direct
     (output only), per model, +-1 bootstrap SE.
 

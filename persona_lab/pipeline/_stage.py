@@ -10,7 +10,7 @@ is the sum of the plans) and ``run(ctx)`` returns its tables, figures and summar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -103,7 +103,7 @@ class RunContext:
     cache: ResponseCache | None = None
     dry_run: bool = False
     progress: bool | str = True
-    producers: dict[str, Stage] = field(default_factory=dict)
+    producers: Mapping[str, Stage] = field(default_factory=dict)
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     _backends: dict[str, Backend] = field(default_factory=dict, repr=False)
     _census: OpenedSource | None = field(default=None, repr=False)

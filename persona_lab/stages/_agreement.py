@@ -265,8 +265,8 @@ class AgreementStage:
         people = "people: majority vote" if panels.has_human else "no human labels in this run"
         hm = [*panels.human_vs_model(), "people vs people"]
         mm = panels.model_vs_model()
-        mm_missing = ("Only one model annotator:", "add another to agreement.annotators.")
-        hm_missing = charts.NO_HUMAN_LABELS
+        mm_missing: tuple[str, ...] = ("Only one model annotator:", "add another to agreement.annotators.")
+        hm_missing: tuple[str, ...] = charts.NO_HUMAN_LABELS
         if not panels.personas:
             mm_missing = charts.NO_STUDY_PAIRS if mm else mm_missing
             hm_missing = (*charts.NO_STUDY_PAIRS, "No human labels in this run either.")
