@@ -1,4 +1,4 @@
-"""Atomic, schema-versioned table I/O for the run directory (see DESIGN.md "Data flow")."""
+"""Atomic, schema-versioned table I/O for the run directory: every table a stage writes goes through here."""
 
 from __future__ import annotations
 

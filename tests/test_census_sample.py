@@ -107,3 +107,10 @@ def test_weighted_sample_matches_microdata_marginals(shared: Path) -> None:
     # Weighting matters: the population has fewer people 65+ than the unweighted records.
     old = frame["age"] >= 65
     assert (frame.loc[old, "weight"].sum() / frame["weight"].sum()) < old.mean() - 0.02
+
+
+def test_all_zero_weights_name_the_records_and_the_way_out() -> None:
+    frame = tiny_frame([0.0, 0.0, 0.0])
+    frame["state"] = ["VT", "VT", "WY"]
+    with pytest.raises(PersonaLabError, match=r"the PUMS records of VT, WY: column PWGTP .*--weighting none"):
+        PumsSource(frame)

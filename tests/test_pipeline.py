@@ -369,3 +369,20 @@ def test_compare_two_runs_shows_the_difference_and_what_it_made_stale(tmp_path):
     assert numbers.loc["prompt_funnel.kept", "difference"] == 0
     result = CliRunner().invoke(app, ["compare", str(a.run_dir), str(b.run_dir)])
     assert result.exit_code == 0 and "prompts.n_topics" in result.output
+
+
+def test_a_missing_api_key_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = CliRunner().invoke(app, ["run", "--run-dir", str(tmp_path / "r"), "--backend", "openai:gpt-4o"])
+    assert result.exit_code == 2, result.output
+    assert "OPENAI_API_KEY" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_personas_out_under_a_file_is_one_line_and_writes_nothing(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(app, ["personas", "--n", "3", "--out", str(blocker / "p.parquet")])
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a directory" in result.output
+    assert blocker.read_text() == "not a directory"

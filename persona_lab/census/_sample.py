@@ -19,7 +19,7 @@ def sampling_probabilities(frame: pd.DataFrame, weighting: Weighting) -> np.ndar
 
     ``"pwgtp"`` makes the sample mirror the population the survey represents (each person record
     stands for PWGTP people); ``"none"`` draws records uniformly, which over-represents groups the ACS
-    samples at higher rates and is what PERSONA's released personas resemble (DESIGN/PAPERS A1.1).
+    samples at higher rates and is what PERSONA's released personas resemble (Castricato et al. 2024, Sec. 3.1).
     """
     n = len(frame)
     if n == 0:
@@ -30,7 +30,16 @@ def sampling_probabilities(frame: pd.DataFrame, weighting: Weighting) -> np.ndar
         raise PersonaLabError(f"unknown weighting {weighting!r}; use 'pwgtp' or 'none'")
     w = frame["weight"].to_numpy(dtype=float)
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise PersonaLabError("column weight must hold finite, non-negative PWGTP values with a positive sum")
+        files = (
+            frame.attrs.get("source_files") or sorted(frame["state"].astype(str).unique())
+            if "state" in frame
+            else []
+        )
+        where = f"the PUMS records of {', '.join(map(str, files))}" if files else "the persona frame"
+        raise PersonaLabError(
+            f"{where}: column PWGTP (weight) must hold finite, non-negative person weights with a positive sum; "
+            "check the files, or sample records uniformly with weighting 'none' (--weighting none)"
+        )
     return w / w.sum()
 
 

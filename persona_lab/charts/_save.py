@@ -16,7 +16,7 @@ def save_figure(
 
     Args:
         chart: any Altair chart.
-        name: the stable figure name from DESIGN.md, e.g. ``fig02_persona_demographics``.
+        name: the stable figure name, e.g. ``fig02_persona_demographics`` (the paper's figure number first).
         figures_dir: output directory (created if missing).
         scale: PNG scale factor (2 gives a sharp image for papers and READMEs).
     """
