@@ -10,9 +10,9 @@ import math
 import pandas as pd
 import pytest
 
+from persona_lab.agreement import cohen_kappa
 from persona_lab.elephants import (
     PAIR_COLUMNS,
-    cohen_kappa,
     cut_dialogues,
     dialogue_requests,
     dpo_dataset,

@@ -21,7 +21,6 @@ from persona_lab.elephants._dialogues import (
 )
 from persona_lab.elephants._evaluate import (
     CONDITIONS,
-    cohen_kappa,
     eval_dialogues,
     evaluate_models,
     judge_agreement,
@@ -62,7 +61,6 @@ __all__ = [
     "Runner",
     "avoid_instruction",
     "check_pair_split",
-    "cohen_kappa",
     "cut_dialogues",
     "dialogue_requests",
     "dpf_items",

@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from persona_lab.agreement import cohen_kappa  # Cohen's kappa of the two judges (one implementation)
 from persona_lab.elephants._common import (
     Runner,
     failure_of,
@@ -78,17 +79,6 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float:
-    """Cohen's kappa of two binary ratings of the same items (NaN for no items or when ``p_e == 1``)."""
-    n = len(a)
-    if n == 0 or n != len(b):
-        return math.nan
-    p_o = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    p_e = pa * pb + (1 - pa) * (1 - pb)
-    return math.nan if p_e >= 1 else (p_o - p_e) / (1 - p_e)
 
 
 def eval_dialogues(dialogues: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
