@@ -130,7 +130,6 @@ def test_run_skip_rerun_and_a_changed_setting(tmp_path, monkeypatch):
     assert summary["stages"]["census"]["llm_calls"] == 0
     assert load_config(path=run_dir / "config.toml") == cfg
     assert set(stage_states(cfg, run_dir, figures).set_index("stage").loc[CORE, "state"]) == {"done"}
-    first = json.loads((run_dir / "stages.json").read_text())["stages"]
 
     # a rerun of a done stage sends nothing and writes nothing: recorded failures replay as failures
     no_model = _NoModel(monkeypatch)
@@ -145,6 +144,7 @@ def test_run_skip_rerun_and_a_changed_setting(tmp_path, monkeypatch):
     assert read_table(run_dir / "prompts.parquet").equals(prompts)
 
     # a changed prompts setting makes prompts (and only what depends on it) stale, nothing upstream
+    first = json.loads((run_dir / "stages.json").read_text())["stages"]
     changed = cfg.model_copy(update={"prompts": cfg.prompts.model_copy(update={"n_topics": 3})})
     states = stage_states(changed, run_dir, figures).set_index("stage")["state"]
     assert states["census"] == states["personas"] == "done" and states["prompts"] == "stale"
