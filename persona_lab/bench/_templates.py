@@ -10,8 +10,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from persona_lab.errors import PersonaLabError
-from persona_lab.templates import load_template
+from persona_lab.templates import load_template, split_chat_sections
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 """Directory of the bench's templates."""
@@ -31,20 +30,7 @@ TEMPLATE_FILES: tuple[str, ...] = (
 @cache
 def sections(name: str) -> tuple[str, str]:
     """``(system, user)`` of template ``name`` (e.g. ``"critic.txt"``), unfilled."""
-    text = load_template("persona_lab.bench", name)
-    parts: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        if line.startswith("### "):
-            current = line[4:].strip()
-            parts[current] = []
-        elif current is not None:
-            parts[current].append(line)
-    if set(parts) != {"system", "user"}:
-        raise PersonaLabError(
-            f"{TEMPLATE_DIR / name}: expected a '### system' and a '### user' section, found {sorted(parts)}"
-        )
-    return "\n".join(parts["system"]).strip(), "\n".join(parts["user"]).strip()
+    return split_chat_sections(load_template("persona_lab.bench", name), str(TEMPLATE_DIR / name))
 
 
 def fill(text: str, **values: str) -> str:

@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from persona_lab.errors import PersonaLabError
+from persona_lab.templates import split_chat_sections
 
 PRINCIPLE_DIR = Path(__file__).resolve().parent / "principles"
 """Directory of the shipped principles, one subdirectory each."""
@@ -99,24 +100,8 @@ class Principle:
 
 
 def split_sections(text: str, where: str) -> tuple[str, str]:
-    """Split a template into its ``### system`` and ``### user`` sections.
-
-    Raises:
-        PersonaLabError: a section is missing or another one is present (names the file).
-    """
-    parts: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        if line.startswith("### "):
-            current = line[4:].strip()
-            parts[current] = []
-        elif current is not None:
-            parts[current].append(line)
-    if set(parts) != {"system", "user"}:
-        raise PersonaLabError(
-            f"{where}: expected a '### system' and a '### user' section, found {sorted(parts)}"
-        )
-    return "\n".join(parts["system"]).strip(), "\n".join(parts["user"]).strip()
+    """Split a template into its ``### system`` and ``### user`` sections (``persona_lab.templates``)."""
+    return split_chat_sections(text, where)
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
