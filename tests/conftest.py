@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from persona_lab.llm import LLMError, LLMRequest, LLMResponse
 from persona_lab.paths import shared_data_dir
 
 SHARED = shared_data_dir()
@@ -47,3 +50,32 @@ ADULT_ROW: dict[str, object] = {
     "state": "VT",
 }
 """One persona-frame row (a 40-year-old teacher in Vermont) that persona tests vary with ``ADULT_ROW | {...}``."""
+
+
+class RuleBackend:
+    """A deterministic in-process backend: ``answer(request)`` gives the text, or an ``LLMError`` to raise.
+
+    Like the real backends it fills ``choice`` only with one of the request's choices and ``parsed`` only
+    with JSON.
+    """
+
+    spec = "rules"
+
+    def __init__(self, answer: Callable[[LLMRequest], str | LLMError], model: str = "rules") -> None:
+        self.answer = answer
+        self.model = model
+        self.calls: list[LLMRequest] = []
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        self.calls.append(request)
+        out = self.answer(request)
+        if isinstance(out, LLMError):
+            raise out
+        choice = out if request.choices and out in request.choices else None
+        parsed = None
+        if request.json_schema is not None:
+            try:
+                parsed = json.loads(out)
+            except json.JSONDecodeError:
+                parsed = None
+        return LLMResponse(text=out, choice=choice, parsed=parsed, backend=self.spec, model=self.model)

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
+from conftest import RuleBackend
 
 from persona_lab.dpf import (
     DPFItem,
@@ -27,7 +28,6 @@ from persona_lab.errors import PersonaLabError
 from persona_lab.llm import (
     LLMError,
     LLMRequest,
-    LLMResponse,
     Message,
     ResponseCache,
     estimate_tokens,
@@ -38,24 +38,6 @@ from persona_lab.llm import (
 PERSONA = "age: 67\nsex: Male\noccupation category: FFF-Farmers\nstate: IA"
 QUESTION = "Should the government subsidise electric cars?"
 ORIGINAL = "Electric car subsidies have pros and cons. They cut emissions but cost taxpayers money. Many economists disagree about them."
-
-
-class RuleBackend:
-    """A deterministic in-process backend: ``answer(request)`` gives the text or an ``LLMError`` to raise."""
-
-    spec = "rules"
-    model = "rules-1"
-
-    def __init__(self, answer: Callable[[LLMRequest], str | LLMError]) -> None:
-        self.answer = answer
-        self.calls: list[LLMRequest] = []
-
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        self.calls.append(request)
-        out = self.answer(request)
-        if isinstance(out, LLMError):
-            raise out
-        return LLMResponse(text=out, backend=self.spec, model=self.model)
 
 
 def _item(original: str = ORIGINAL, pid: str = "p1") -> DPFItem:
@@ -258,7 +240,9 @@ def test_render_conversation() -> None:
 
 # -- the engine through the real runner and cache -----------------------------------------------------------
 def test_a_good_critique_and_revision_make_a_pair_with_provenance(tmp_path) -> None:
-    backend = RuleBackend(lambda r: GOOD_CRITIQUE if _which(r) == "critique" else GOOD_REVISION)
+    backend = RuleBackend(
+        lambda r: GOOD_CRITIQUE if _which(r) == "critique" else GOOD_REVISION, model="rules-1"
+    )
     run, cache = _runner(backend, tmp_path)
     principle = load_principle("persona")
     [result] = critique_and_revise([_item()], principle, run)
@@ -312,7 +296,7 @@ def test_failures_are_recorded_with_the_raw_text_and_never_become_pairs(tmp_path
             return GOOD_CRITIQUE if _which(r) == "critique" else "EVALUATION: fine. SUGGESTIONS: none."
         raise AssertionError(user)
 
-    backend = RuleBackend(answer)
+    backend = RuleBackend(answer, model="rules-1")
     run, cache = _runner(backend, tmp_path)
     items = [
         _item(o, pid=f"p{i}")
@@ -349,7 +333,9 @@ def test_failures_are_recorded_with_the_raw_text_and_never_become_pairs(tmp_path
 
 
 def test_the_single_call_ablation_makes_one_call_per_item(tmp_path) -> None:
-    backend = RuleBackend(lambda r: "EVALUATION: Long.\nSUGGESTIONS: Cut.\nREVISED ANSWER: Short now.")
+    backend = RuleBackend(
+        lambda r: "EVALUATION: Long.\nSUGGESTIONS: Cut.\nREVISED ANSWER: Short now.", model="rules-1"
+    )
     run, cache = _runner(backend, tmp_path)
     [result] = critique_and_revise([_item()], load_principle("persona"), run, single_call=True, max_tokens=50)
     assert (result.failure, result.critique, result.chosen) == (
@@ -374,7 +360,7 @@ def test_more_rounds_revise_the_previous_revision(tmp_path) -> None:
             "REVISED ANSWER: Shorter." if ORIGINAL in r.messages[1].content else "REVISED ANSWER: Shortest."
         )
 
-    backend = RuleBackend(answer)
+    backend = RuleBackend(answer, model="rules-1")
     run, cache = _runner(backend, tmp_path)
     [result] = critique_and_revise([_item()], load_principle("persona"), run, rounds=2)
     assert len(backend.calls) == 4
@@ -438,7 +424,7 @@ def test_the_pink_elephant_principle_rejects_a_revision_that_still_names_it(tmp_
             return "EVALUATION: 'Adidas Ultraboost' names it.\nSUGGESTIONS: Recommend Nike."
         return "REVISED ANSWER: The Nike Pegasus is a great everyday trainer."
 
-    run, cache = _runner(RuleBackend(answer), tmp_path)
+    run, cache = _runner(RuleBackend(answer, model="rules-1"), tmp_path)
     [result] = critique_and_revise([item], principle, run)
     assert (result.failure, result.chosen) == ("", "The Nike Pegasus is a great everyday trainer.")
     cache.close()

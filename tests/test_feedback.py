@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 
 import datasets
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import RuleBackend
 
 from persona_lab.config import load_config
 from persona_lab.errors import PersonaLabError
@@ -35,7 +35,7 @@ from persona_lab.feedback import (
     sampling_plan,
     verification_rate,
 )
-from persona_lab.llm import LLMError, LLMRequest, LLMResponse, ResponseCache, estimate_tokens, run_requests
+from persona_lab.llm import LLMRequest, ResponseCache, estimate_tokens, run_requests
 
 PERSONAS = pd.DataFrame(
     {
@@ -59,25 +59,6 @@ PROMPTS = pd.DataFrame(
         "split": ["train", "train", "heldout", None],
     }
 )
-
-
-class RuleBackend:
-    """A deterministic in-process backend: ``answer(request)`` gives the text or an ``LLMError`` to raise."""
-
-    spec = "rules"
-    model = "rules-1"
-
-    def __init__(self, answer: Callable[[LLMRequest], str | LLMError]) -> None:
-        self.answer = answer
-        self.calls: list[LLMRequest] = []
-
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        self.calls.append(request)
-        out = self.answer(request)
-        if isinstance(out, LLMError):
-            raise out
-        choice = out if request.choices and out in request.choices else None
-        return LLMResponse(text=out, choice=choice, backend=self.spec, model=self.model)
 
 
 def kind(request: LLMRequest) -> str:
@@ -110,7 +91,7 @@ def answer(request: LLMRequest) -> str:
 def made(tmp_path) -> tuple[pd.DataFrame, RuleBackend]:
     cfg = load_config("tiny", feedback={"n_personas": 2})
     plan = sampling_plan(["pA", "pB"], ["q1", "q2"], ["h1"], seed=cfg.seed, sizes=(1, 1, 1))
-    backend = RuleBackend(answer)
+    backend = RuleBackend(answer, model="rules-1")
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
         run = functools.partial(run_requests, backend=backend, cache=cache, progress=False)
         table = generate_feedback(attach_texts(plan, PERSONAS, PROMPTS), cfg, run)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import httpx2
 import pandas as pd
 import pytest
+from conftest import RuleBackend
 
 from persona_lab.config import LLMConfig, PromptsConfig, RunConfig
 from persona_lab.llm import LLMError, LLMFailure, LLMRequest, LLMResponse, ResponseCache, get_backend
@@ -22,35 +22,6 @@ from persona_lab.prompts import (
 from persona_lab.prompts._curate import OUTPUT_COLUMNS
 from persona_lab.prompts._filters import parse_controversy
 from persona_lab.prompts._topics import TOPIC_COLUMNS, parse_topic_name
-
-
-class RuleBackend:
-    """A deterministic in-process backend: ``answer(request)`` gives the text, or an ``LLMError`` to raise.
-
-    Like the real backends it fills ``choice`` only with one of the request's choices and ``parsed`` only
-    with JSON.
-    """
-
-    spec = "rules"
-    model = "rules"
-
-    def __init__(self, answer: Callable[[LLMRequest], str | LLMError]) -> None:
-        self.answer = answer
-        self.calls: list[LLMRequest] = []
-
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        self.calls.append(request)
-        out = self.answer(request)
-        if isinstance(out, LLMError):
-            raise out
-        choice = out if request.choices and out in request.choices else None
-        parsed = None
-        if request.json_schema is not None:
-            try:
-                parsed = json.loads(out)
-            except json.JSONDecodeError:
-                parsed = None
-        return LLMResponse(text=out, choice=choice, parsed=parsed, backend=self.spec, model=self.model)
 
 
 def _user(request: LLMRequest) -> str:
