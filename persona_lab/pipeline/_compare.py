@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     from persona_lab.config import load_config
+    from persona_lab.pipeline._run import _read_state
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.toml"
@@ -46,11 +46,7 @@ def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
         raise PersonaLabError(
             f"{run_dir}: no config.toml; is this a run directory written by persona-lab run?"
         )
-    state_path = run_dir / "stages.json"
-    stages = (
-        json.loads(state_path.read_text(encoding="utf-8")).get("stages", {}) if state_path.exists() else {}
-    )
-    return load_config(path=cfg_path), stages
+    return load_config(path=cfg_path), _read_state(run_dir)
 
 
 def compare_runs(a: Path, b: Path) -> RunComparison:

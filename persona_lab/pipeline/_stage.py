@@ -126,10 +126,6 @@ class RunContext:
                 self._tables[name] = read_table(path, table=name)
         return self._tables[name]
 
-    def has_table(self, name: str) -> bool:
-        """Whether ``name`` exists in this run (written now or earlier)."""
-        return name in self._tables or table_path(self.run_dir, name).exists()
-
     def put_tables(self, tables: dict[str, pd.DataFrame]) -> None:
         self._tables.update(tables)
 
